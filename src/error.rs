@@ -1,0 +1,91 @@
+//! The engine's error type. Every message says what failed, where, and what to do next; the
+//! [`Error::code`] is the stable identifier front ends branch on (never the message text).
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidInput(String),
+
+    #[error("no VM named '{name}' on any host{hint}")]
+    UnknownVm { name: String, hint: String },
+
+    #[error("no host named '{name}' in the inventory; known hosts: {known}")]
+    UnknownHost { name: String, known: String },
+
+    #[error("VM '{vm}' is not running (state: {state}); start it first, or migrate only running VMs")]
+    VmNotRunning { vm: String, state: String },
+
+    #[error("VM '{vm}' already runs on {host}; choose the other host as target")]
+    SameHost { vm: String, host: String },
+
+    #[error("host {host} is unreachable: {detail}. Check that the machine is on and that its libvirt daemon and SSH server run")]
+    HostUnreachable { host: String, detail: String },
+
+    #[error("libvirt on {host}: {op} failed: {detail}")]
+    Libvirt { host: String, op: String, detail: String },
+
+    #[error("migration of '{vm}' to {to} failed: {detail}. The VM keeps running on its source host")]
+    Migration { vm: String, to: String, detail: String },
+
+    #[error("inventory database {path}: {detail}")]
+    Inventory { path: PathBuf, detail: String },
+
+    #[error("node list {path}: {detail}")]
+    NodesFile { path: PathBuf, detail: String },
+
+    #[error("lab: {0}")]
+    Lab(String),
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{what} needs root; run it again with sudo")]
+    NeedsRoot { what: String },
+}
+
+impl Error {
+    /// Stable machine-readable code for front ends (the desktop app maps codes to dialogs).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidInput(_) => "invalid_input",
+            Error::UnknownVm { .. } => "unknown_vm",
+            Error::UnknownHost { .. } => "unknown_host",
+            Error::VmNotRunning { .. } => "vm_not_running",
+            Error::SameHost { .. } => "same_host",
+            Error::HostUnreachable { .. } => "host_unreachable",
+            Error::Libvirt { .. } => "libvirt",
+            Error::Migration { .. } => "migration_failed",
+            Error::Inventory { .. } => "inventory",
+            Error::NodesFile { .. } => "nodes_file",
+            Error::Lab(_) => "lab",
+            Error::Io { .. } => "io",
+            Error::NeedsRoot { .. } => "needs_root",
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Attach a context sentence to I/O errors: `fs::read(p).ctx(|| format!("reading {p:?}"))?`.
+pub trait IoContext<T> {
+    fn ctx<F: FnOnce() -> String>(self, f: F) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn ctx<F: FnOnce() -> String>(self, f: F) -> Result<T> {
+        self.map_err(|e| Error::io(f(), e))
+    }
+}

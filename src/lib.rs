@@ -1,0 +1,12 @@
+//! Twofold's engine: everything the CLI, the desktop app and the headless supervisor share.
+//! Nothing here knows about a GUI or a terminal; front ends report progress through
+//! [`progress::Progress`] and show [`Error`]s, whose messages say what failed and what to do.
+
+pub mod error;
+pub mod hypervisor;
+pub mod inventory;
+pub mod lab;
+pub mod nodes;
+pub mod progress;
+
+pub use error::{Error, Result};
