@@ -22,6 +22,9 @@ pub enum Error {
     #[error("VM '{vm}' already runs on {host}; choose the other host as target")]
     SameHost { vm: String, host: String },
 
+    #[error("VM '{vm}' is running on more than one host ({hosts}); two copies must never run. Stop the copy that should not run (virsh destroy on that host), then try again")]
+    VmOnSeveralHosts { vm: String, hosts: String },
+
     #[error("host {host} is unreachable: {detail}. Check that the machine is on and that its libvirt daemon and SSH server run")]
     HostUnreachable { host: String, detail: String },
 
@@ -60,6 +63,7 @@ impl Error {
             Error::UnknownHost { .. } => "unknown_host",
             Error::VmNotRunning { .. } => "vm_not_running",
             Error::SameHost { .. } => "same_host",
+            Error::VmOnSeveralHosts { .. } => "vm_on_several_hosts",
             Error::HostUnreachable { .. } => "host_unreachable",
             Error::Libvirt { .. } => "libvirt",
             Error::Migration { .. } => "migration_failed",

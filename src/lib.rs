@@ -7,6 +7,8 @@ pub mod hypervisor;
 pub mod inventory;
 pub mod lab;
 pub mod nodes;
+pub mod platform;
 pub mod progress;
+pub mod vm;
 
 pub use error::{Error, Result};

@@ -1,0 +1,78 @@
+//! Argument parsing and the commands. Each command is a thin layer over the engine: it parses,
+//! calls one engine function, and prints the result as a table or as JSON.
+
+mod demo;
+mod lab;
+mod progress;
+mod vm;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "twofold", version, about = "High-availability virtualization for small businesses")]
+pub struct Cli {
+    /// The inventory database (default: $TWOFOLD_DB or /var/lib/twofold/twofold.db).
+    #[arg(long, global = true, value_name = "PATH")]
+    db: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The built-in four-node lab (two hosts, two storage nodes) on this machine.
+    #[command(subcommand)]
+    Lab(lab::LabCmd),
+    /// Virtual machines on the platform's hosts.
+    #[command(subcommand)]
+    Vm(vm::VmCmd),
+    /// Bring the lab up, boot the demo guest and migrate it back and forth, proving it lost nothing.
+    Demo(demo::DemoArgs),
+}
+
+impl Cli {
+    fn db(&self) -> PathBuf {
+        self.db.clone().unwrap_or_else(twofold::inventory::default_path)
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Lab(c) => lab::run(&cli, c),
+        Command::Vm(c) => vm::run(&cli, c),
+        Command::Demo(a) => demo::run(&cli, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Print a table with aligned columns.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{:w$}", c, w = widths[i]))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(header.iter().map(|s| s.to_string()).collect());
+    for r in rows {
+        line(r.clone());
+    }
+}

@@ -1,0 +1,274 @@
+//! Listing and live-migrating the lab's demo guest, with the guest's heartbeat and disk records as
+//! the proof that nothing was lost; and every bad input refused with nothing changed.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use twofold::error::Error;
+use twofold::hypervisor::{HostConn, LifecycleKind, MigrationCancel, VmState};
+use twofold::lab::{checker, console::unix_ms, DEMO_VM, MAX_GAP_MS};
+use twofold::progress::NoProgress;
+use twofold::vm;
+
+use crate::Ctx;
+
+/// Where the demo guest runs now (exactly one host).
+fn demo_host(ctx: &Ctx) -> String {
+    let list = vm::list_blocking(&ctx.hosts, &ctx.inventory()).unwrap();
+    let on: Vec<_> = list
+        .vms
+        .iter()
+        .filter(|v| v.name == DEMO_VM && v.state.is_migratable())
+        .collect();
+    assert_eq!(on.len(), 1, "demo must run on exactly one host: {:?}", list.vms);
+    on[0].host.clone()
+}
+
+fn other(host: &str) -> &'static str {
+    if host == "host1" {
+        "host2"
+    } else {
+        "host1"
+    }
+}
+
+/// Wait until the guest has sent heartbeats for a while (it may still be booting).
+fn wait_heartbeats(ctx: &Ctx, n: u64) {
+    let log = ctx.lab.console_dir().join(format!("{DEMO_VM}.log"));
+    let since = unix_ms() - 120_000;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(r) = checker::check_heartbeats(&log, DEMO_VM, since, None) {
+            if r.lines >= n {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "no heartbeat from the demo guest");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+pub fn vm_list_shows_demo_on_host1(ctx: &Ctx) {
+    wait_heartbeats(ctx, 5);
+    let list = vm::list_blocking(&ctx.hosts, &ctx.inventory()).unwrap();
+    assert!(list.hosts.iter().all(|h| h.reachable), "{:?}", list.hosts);
+    assert_eq!(demo_host(ctx), "host1");
+    let out = ctx.cli(&["vm", "list", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let demo = v["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == DEMO_VM)
+        .expect("demo in vm list --json");
+    assert_eq!(demo["host"], "host1");
+    assert_eq!(demo["state"], "running");
+    let out = ctx.cli(&["vm", "list"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(table.contains("demo") && table.contains("host1"), "{table}");
+    let rec = ctx.inventory().vms().unwrap();
+    assert!(rec.iter().any(|r| r.name == DEMO_VM && r.host.as_deref() == Some("host1")));
+}
+
+/// Everything that must stay the same when a request is refused.
+fn snapshot(ctx: &Ctx) -> (String, usize, Vec<(String, String)>) {
+    let inv = ctx.inventory();
+    let jobs = inv.jobs(1000).unwrap().len();
+    let list = vm::list_blocking(&ctx.hosts, &inv).unwrap();
+    let mut vms: Vec<(String, String)> = list
+        .vms
+        .iter()
+        .map(|v| (format!("{}@{}", v.name, v.host), v.state.to_string()))
+        .collect();
+    vms.sort();
+    (demo_host(ctx), jobs, vms)
+}
+
+pub fn bad_input_changes_nothing(ctx: &Ctx) {
+    // A VM that exists but is not running.
+    let host1 = HostConn::open_blocking(&ctx.hosts[0]).unwrap();
+    let stopped_xml = "<domain type='qemu'><name>stopped-vm</name><memory unit='MiB'>64</memory>\
+         <os><type arch='x86_64'>hvm</type></os></domain>";
+    if host1.domain_blocking("stopped-vm").unwrap().is_none() {
+        host1.define_blocking(stopped_xml).unwrap();
+    }
+    let before = snapshot(ctx);
+    let inv = ctx.inventory();
+    let mig = |vm: &str, to: &str| {
+        vm::migrate_blocking(&ctx.hosts, &inv, vm, to, &NoProgress, &MigrationCancel::new())
+    };
+    match mig("no-such-vm", "host2") {
+        Err(Error::UnknownVm { name, .. }) => assert_eq!(name, "no-such-vm"),
+        other => panic!("unknown VM: {other:?}"),
+    }
+    match mig(DEMO_VM, "host9") {
+        Err(e @ Error::UnknownHost { .. }) => {
+            let m = e.to_string();
+            assert!(m.contains("host9") && m.contains("host1") && m.contains("host2"), "{m}");
+        }
+        other => panic!("unknown host: {other:?}"),
+    }
+    let on = demo_host(ctx);
+    match mig(DEMO_VM, &on) {
+        Err(Error::SameHost { host, .. }) => assert_eq!(host, on),
+        other => panic!("same host: {other:?}"),
+    }
+    match mig("stopped-vm", "host2") {
+        Err(Error::VmNotRunning { vm, .. }) => assert_eq!(vm, "stopped-vm"),
+        other => panic!("not running: {other:?}"),
+    }
+    host1.undefine_blocking("stopped-vm").unwrap();
+    let after = snapshot(ctx);
+    assert_eq!(before.0, after.0, "the demo guest must not have moved");
+    assert_eq!(before.1, after.1, "a refused request must not start a job");
+    let after_vms: Vec<_> = after.2.iter().filter(|v| !v.0.starts_with("stopped-vm")).collect();
+    let before_vms: Vec<_> = before.2.iter().filter(|v| !v.0.starts_with("stopped-vm")).collect();
+    assert_eq!(before_vms, after_vms);
+}
+
+pub fn cli_bad_input_exits_nonzero(ctx: &Ctx) {
+    let before = snapshot(ctx);
+    let on = demo_host(ctx);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["vm", "migrate", "no-such-vm", "--to", "host2"], "no VM named 'no-such-vm'"),
+        (vec!["vm", "migrate", DEMO_VM, "--to", "host9"], "no host named 'host9'"),
+        (vec!["vm", "migrate", DEMO_VM, "--to", &on], "already runs on"),
+        (vec!["vm", "migrate", DEMO_VM], "--to"),
+        (vec!["vm", "frobnicate"], "unrecognized subcommand"),
+    ];
+    for (args, expect) in cases {
+        let out = ctx.cli(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} must fail");
+        assert!(err.contains(expect), "{args:?}: expected '{expect}' in: {err}");
+    }
+    // A broken inventory path is a clear error too.
+    let out = std::process::Command::new(&ctx.twofold)
+        .args(["--db", "/proc/nope/twofold.db", "vm", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("inventory"));
+    assert_eq!(before, snapshot(ctx));
+}
+
+pub fn target_host_down_is_refused(ctx: &Ctx) {
+    let on = demo_host(ctx);
+    let target = other(&on);
+    let before = snapshot(ctx);
+    // Stop the target's libvirtd (as when the host is down), then ask for a migration there.
+    ctx.lab.exec_output(target, &["pkill", "-x", "libvirtd"]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ctx.lab.exec_output(target, &["pgrep", "-x", "libvirtd"]).is_ok() {
+        assert!(Instant::now() < deadline, "libvirtd on {target} did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let inv = ctx.inventory();
+    let r = vm::migrate_blocking(&ctx.hosts, &inv, DEMO_VM, target, &NoProgress, &MigrationCancel::new());
+    let out = ctx.cli(&["vm", "migrate", DEMO_VM, "--to", target]);
+    // Bring it back before asserting, so a failure here does not break later tests.
+    ctx.lab
+        .exec_output(target, &["libvirtd", "-d", "-f", "/etc/libvirt/libvirtd.conf"])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while HostConn::open_blocking(ctx.hosts.iter().find(|h| h.name == target).unwrap()).is_err() {
+        assert!(Instant::now() < deadline, "libvirtd on {target} did not come back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    match r {
+        Err(Error::HostUnreachable { host, .. }) => assert_eq!(host, target),
+        other => panic!("target down: {other:?}"),
+    }
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unreachable"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(before.0, demo_host(ctx));
+    assert_eq!(before.1, ctx.inventory().jobs(1000).unwrap().len());
+}
+
+pub fn ten_round_trips_lose_nothing(ctx: &Ctx) {
+    wait_heartbeats(ctx, 10);
+    let start = unix_ms();
+    let log = ctx.lab.console_dir().join(format!("{DEMO_VM}.log"));
+    let inv = ctx.inventory();
+    let mut on = demo_host(ctx);
+    for round in 1..=10 {
+        let to = other(&on);
+        let t0 = unix_ms();
+        let stats = vm::migrate_blocking(&ctx.hosts, &inv, DEMO_VM, to, &NoProgress, &MigrationCancel::new())
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(stats.to, to);
+        assert!(stats.downtime_ms.is_some(), "libvirt reports downtime: {stats:?}");
+        // Heartbeats from the new host, then judge the round.
+        std::thread::sleep(Duration::from_millis(700));
+        let check = twofold::lab::check_guest_since(&ctx.lab, DEMO_VM, t0).unwrap();
+        println!(
+            "  round {round}: {} -> {} downtime {:?} ms, total {:?} ms, guest gap {} ms, acked {}",
+            stats.from, stats.to, stats.downtime_ms, stats.total_ms, check.heartbeats.max_gap_ms,
+            check.heartbeats.max_acked
+        );
+        assert!(check.ok(), "round {round}: {check}");
+        assert!(check.heartbeats.max_gap_ms <= MAX_GAP_MS);
+        assert_eq!(demo_host(ctx), to);
+        on = to.to_string();
+    }
+    let all = twofold::lab::check_guest_since(&ctx.lab, DEMO_VM, start).unwrap();
+    assert!(all.ok(), "{all}");
+    assert!(all.heartbeats.max_acked > 0);
+    let hb = checker::check_heartbeats(&log, DEMO_VM, start, None).unwrap();
+    assert_eq!(hb.boots.len(), 1, "the guest never rebooted");
+    let jobs = ctx.inventory().jobs(100).unwrap();
+    let done = jobs
+        .iter()
+        .filter(|j| j.kind == "migrate" && j.started_at >= start && j.error.is_none())
+        .count();
+    assert_eq!(done, 10, "each migration is a recorded job");
+}
+
+pub fn cli_migrate_reports_downtime(ctx: &Ctx) {
+    let on = demo_host(ctx);
+    let to = other(&on);
+    let out = ctx.cli(&["vm", "migrate", DEMO_VM, "--to", to, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["to"], to);
+    assert!(v["downtime_ms"].as_u64().is_some(), "{v}");
+    assert!(v["total_ms"].as_u64().unwrap() > 0, "{v}");
+    let back = ctx.cli(&["vm", "migrate", DEMO_VM, "--to", &on]);
+    assert!(back.status.success(), "{}", String::from_utf8_lossy(&back.stderr));
+    let text = String::from_utf8_lossy(&back.stdout);
+    assert!(text.contains("downtime") && text.contains("total"), "{text}");
+}
+
+pub fn lifecycle_events_follow_migration(ctx: &Ctx) {
+    let on = demo_host(ctx);
+    let to = other(&on);
+    let dest = HostConn::open_blocking(ctx.hosts.iter().find(|h| h.name == to).unwrap()).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let _sub = dest.subscribe_lifecycle_blocking(tx).unwrap();
+    let inv = ctx.inventory();
+    vm::migrate_blocking(&ctx.hosts, &inv, DEMO_VM, to, &NoProgress, &MigrationCancel::new()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut kinds = Vec::new();
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(ev) if ev.domain == DEMO_VM => {
+                kinds.push(ev.kind);
+                if ev.kind == LifecycleKind::Resumed || ev.kind == LifecycleKind::Started {
+                    if kinds.contains(&LifecycleKind::Started) && kinds.contains(&LifecycleKind::Resumed) {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(kinds.contains(&LifecycleKind::Started), "destination saw the VM start: {kinds:?}");
+    let d = dest.domain_blocking(DEMO_VM).unwrap().unwrap();
+    assert_eq!(d.state, VmState::Running);
+}
