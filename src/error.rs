@@ -16,7 +16,9 @@ pub enum Error {
     #[error("no host named '{name}' in the inventory; known hosts: {known}")]
     UnknownHost { name: String, known: String },
 
-    #[error("VM '{vm}' is not running (state: {state}); start it first, or migrate only running VMs")]
+    #[error(
+        "VM '{vm}' is not running (state: {state}); start it first, or migrate only running VMs"
+    )]
     VmNotRunning { vm: String, state: String },
 
     #[error("VM '{vm}' already runs on {host}; choose the other host as target")]
@@ -29,10 +31,20 @@ pub enum Error {
     HostUnreachable { host: String, detail: String },
 
     #[error("libvirt on {host}: {op} failed: {detail}")]
-    Libvirt { host: String, op: String, detail: String },
+    Libvirt {
+        host: String,
+        op: String,
+        detail: String,
+    },
 
-    #[error("migration of '{vm}' to {to} failed: {detail}. The VM keeps running on its source host")]
-    Migration { vm: String, to: String, detail: String },
+    #[error(
+        "migration of '{vm}' to {to} failed: {detail}. The VM keeps running on its source host"
+    )]
+    Migration {
+        vm: String,
+        to: String,
+        detail: String,
+    },
 
     #[error("inventory database {path}: {detail}")]
     Inventory { path: PathBuf, detail: String },

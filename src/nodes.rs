@@ -114,7 +114,9 @@ impl NodeList {
     pub fn load(path: &Path) -> Result<NodeList> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::NodesFile {
             path: path.to_path_buf(),
-            detail: format!("cannot read it ({e}); give the path of a file written by `twofold lab nodes`"),
+            detail: format!(
+                "cannot read it ({e}); give the path of a file written by `twofold lab nodes`"
+            ),
         })?;
         Self::parse(&text).map_err(|detail| Error::NodesFile {
             path: path.to_path_buf(),
@@ -140,7 +142,10 @@ impl NodeList {
         for n in &self.nodes {
             validate_name(&n.name)?;
             if !names.insert(n.name.as_str()) {
-                return Err(format!("node name '{}' appears twice; every node needs its own name", n.name));
+                return Err(format!(
+                    "node name '{}' appears twice; every node needs its own name",
+                    n.name
+                ));
             }
             validate_address(&n.address).map_err(|e| format!("node '{}': {e}", n.name))?;
             if !addrs.insert((n.address.as_str(), n.ssh_port)) {
@@ -153,7 +158,10 @@ impl NodeList {
                 return Err(format!("node '{}': ssh_port 0 is not a port; use 22 unless the machine's SSH server listens elsewhere", n.name));
             }
             if n.user.trim().is_empty() {
-                return Err(format!("node '{}': user is empty; give the SSH login, usually root", n.name));
+                return Err(format!(
+                    "node '{}': user is empty; give the SSH login, usually root",
+                    n.name
+                ));
             }
         }
         Ok(())
@@ -245,14 +253,20 @@ ssh_port = 2222
 
     #[test]
     fn rejects_bad_input_with_guidance() {
-        let dup = GOOD.replace("stor1.example.com", "10.251.77.11").replace("2222", "22");
+        let dup = GOOD
+            .replace("stor1.example.com", "10.251.77.11")
+            .replace("2222", "22");
         assert!(NodeList::parse(&dup).unwrap_err().contains("same address"));
         let dupname = GOOD.replace("stor1", "host1");
-        assert!(NodeList::parse(&dupname).unwrap_err().contains("appears twice"));
+        assert!(NodeList::parse(&dupname)
+            .unwrap_err()
+            .contains("appears twice"));
         let badrole = GOOD.replace("\"storage\"", "\"nas\"");
         assert!(NodeList::parse(&badrole).unwrap_err().contains("role"));
         let badaddr = GOOD.replace("10.251.77.11", "10.251.77.999");
-        assert!(NodeList::parse(&badaddr).unwrap_err().contains("neither an IP"));
+        assert!(NodeList::parse(&badaddr)
+            .unwrap_err()
+            .contains("neither an IP"));
         assert!(NodeList::parse("").unwrap_err().contains("no [[node]]"));
         let unknown = format!("{GOOD}\nfoo = 1\n");
         assert!(NodeList::parse(&unknown).is_err());

@@ -63,4 +63,3 @@ pub fn host_target(n: &NodeSpec, known_hosts: &Path) -> HostTarget {
         migration_address: Some(n.address.clone()),
     }
 }
-

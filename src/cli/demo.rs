@@ -37,7 +37,13 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
         &progress,
     )?;
     for n in &status.nodes {
-        println!("   {:6} {:8} {:14} {}", n.name, n.role.as_str(), n.address, n.state);
+        println!(
+            "   {:6} {:8} {:14} {}",
+            n.name,
+            n.role.as_str(),
+            n.address,
+            n.state
+        );
     }
     let start = unix_ms();
     let log = lab.console_dir().join(format!("{DEMO_VM}.log"));
@@ -53,7 +59,10 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
         .find(|v| v.name == DEMO_VM && v.state.is_migratable())
         .map(|v| v.host.clone())
         .ok_or_else(|| anyhow::anyhow!("the demo guest is not running on any host"))?;
-    println!("== {DEMO_VM} runs on {on}; live-migrating it {} times", args.rounds);
+    println!(
+        "== {DEMO_VM} runs on {on}; live-migrating it {} times",
+        args.rounds
+    );
     let mut downtimes = Vec::new();
     for round in 1..=args.rounds {
         let to = if on == "host1" { "host2" } else { "host1" };

@@ -140,12 +140,18 @@ fn print_status(s: &LabStatus, json: bool) -> Result<()> {
             ]
         })
         .collect();
-    print_table(&["NODE", "ROLE", "ADDRESS", "SSH", "STATE", "DAEMONS"], &rows);
+    print_table(
+        &["NODE", "ROLE", "ADDRESS", "SSH", "STATE", "DAEMONS"],
+        &rows,
+    );
     if let Some(t) = &s.domain_type {
         println!("guests run as domain type '{t}'");
     }
     if let Some(c) = &s.console {
-        println!("console server: {c} (logs in {})", s.dir.join("console").display());
+        println!(
+            "console server: {c} (logs in {})",
+            s.dir.join("console").display()
+        );
     }
     Ok(())
 }

@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "twofold", version, about = "High-availability virtualization for small businesses")]
+#[command(
+    name = "twofold",
+    version,
+    about = "High-availability virtualization for small businesses"
+)]
 pub struct Cli {
     /// The inventory database (default: $TWOFOLD_DB or /var/lib/twofold/twofold.db).
     #[arg(long, global = true, value_name = "PATH")]
@@ -35,7 +39,9 @@ enum Command {
 
 impl Cli {
     fn db(&self) -> PathBuf {
-        self.db.clone().unwrap_or_else(twofold::inventory::default_path)
+        self.db
+            .clone()
+            .unwrap_or_else(twofold::inventory::default_path)
     }
 }
 

@@ -85,9 +85,9 @@ pub fn run(cli: &Cli, cmd: &VmCmd) -> Result<ExitCode> {
 /// One line a person reads after a migration.
 pub fn describe(s: &MigrationStats) -> String {
     let ms = |v: Option<u64>| v.map_or("?".to_string(), |v| format!("{v} ms"));
-    let mib = s
-        .data_processed_bytes
-        .map_or("?".to_string(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
+    let mib = s.data_processed_bytes.map_or("?".to_string(), |b| {
+        format!("{:.1} MiB", b as f64 / 1048576.0)
+    });
     format!(
         "migrated {} from {} to {}: downtime {}, total {} (command {} ms), {} moved",
         s.vm,

@@ -167,7 +167,9 @@ impl Inventory {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|e| Error::Inventory {
                     path: path.to_path_buf(),
-                    detail: format!("cannot create its folder ({e}); choose a writable place with --db"),
+                    detail: format!(
+                        "cannot create its folder ({e}); choose a writable place with --db"
+                    ),
                 })?;
             }
         }
@@ -430,7 +432,9 @@ impl Inventory {
     pub fn events(&self, limit: usize) -> Result<Vec<Event>> {
         let mut st = self
             .conn
-            .prepare("SELECT id, at, severity, source, message FROM events ORDER BY id DESC LIMIT ?1")
+            .prepare(
+                "SELECT id, at, severity, source, message FROM events ORDER BY id DESC LIMIT ?1",
+            )
             .map_err(|e| inv_err(&self.path, e))?;
         let rows = st
             .query_map(params![limit as i64], |r| {
@@ -514,9 +518,11 @@ mod tests {
         assert_eq!(nodes.len(), 2);
         assert_eq!(inv.node("host1").unwrap().unwrap().address, "10.0.0.1");
 
-        inv.record_vm("web", "u1", Some("host1"), "running", 2, 1024).unwrap();
+        inv.record_vm("web", "u1", Some("host1"), "running", 2, 1024)
+            .unwrap();
         assert!(inv.set_vm_protection("web", true, 10).unwrap());
-        inv.record_vm("web", "u1", Some("host2"), "running", 2, 1024).unwrap();
+        inv.record_vm("web", "u1", Some("host2"), "running", 2, 1024)
+            .unwrap();
         let vms = inv.vms().unwrap();
         assert_eq!(vms[0].host.as_deref(), Some("host2"));
         assert!(vms[0].protected, "observation keeps protection");
@@ -524,7 +530,8 @@ mod tests {
 
         let id = inv.start_job("migrate", "web").unwrap();
         assert_eq!(inv.jobs(10).unwrap()[0].state, JobState::Running);
-        inv.finish_job(&id, Ok(&serde_json::json!({"downtime_ms": 12}))).unwrap();
+        inv.finish_job(&id, Ok(&serde_json::json!({"downtime_ms": 12})))
+            .unwrap();
         let j = &inv.jobs(10).unwrap()[0];
         assert_eq!(j.state, JobState::Succeeded);
         assert_eq!(j.result.as_ref().unwrap()["downtime_ms"], 12);

@@ -289,8 +289,12 @@ pub struct HeartbeatReport {
     pub max_gap_at_unix_ms: Option<i64>,
     /// Highest `acked` value reported (records the guest knows to be durable).
     pub max_acked: u64,
-    /// Heartbeats whose seq did not increase within a boot (duplicates, reordering).
+    /// Heartbeats whose seq did not increase within a boot (duplicates, reordering; also two
+    /// copies of the guest that started with the same boot counter).
     pub out_of_order: u64,
+    /// Times consecutive heartbeats came from different boots: 1 per restart; many means two
+    /// copies of the guest ran at once.
+    pub boot_switches: u64,
     /// Lines starting with `TFHB` for this name that could not be parsed (e.g. torn by kernel
     /// messages on the same serial port).
     pub malformed: u64,
@@ -324,10 +328,12 @@ pub fn check_heartbeats(
         max_gap_at_unix_ms: None,
         max_acked: 0,
         out_of_order: 0,
+        boot_switches: 0,
         malformed: 0,
     };
     let name_tag = format!("name={name} ");
     let mut prev: Option<Heartbeat> = None;
+    let mut last_seq_of_boot: std::collections::HashMap<u32, u64> = Default::default();
     for line in BufReader::new(file).split(b'\n') {
         let line = line.ctx(|| format!("reading console log {}", log.display()))?;
         let line = String::from_utf8_lossy(&line);
@@ -352,24 +358,27 @@ pub fn check_heartbeats(
         report.first_unix_ms.get_or_insert(hb.recv_unix_ms);
         report.last_seq = Some(hb.seq);
         report.last_unix_ms = Some(hb.recv_unix_ms);
-        if !report.boots.contains(&hb.boot) {
-            report.boots.push(hb.boot);
-            if prev.is_some() && hb.seq > 1 {
-                report.missing.push((1, hb.seq - 1));
+        match last_seq_of_boot.get(&hb.boot).copied() {
+            Some(last) if hb.seq > last + 1 => report.missing.push((last + 1, hb.seq - 1)),
+            Some(last) if hb.seq <= last => report.out_of_order += 1,
+            Some(_) => {}
+            None => {
+                report.boots.push(hb.boot);
+                if prev.is_some() && hb.seq > 1 {
+                    report.missing.push((1, hb.seq - 1));
+                }
             }
         }
+        let last = last_seq_of_boot.entry(hb.boot).or_insert(hb.seq);
+        *last = (*last).max(hb.seq);
         if let Some(p) = &prev {
             let gap = hb.recv_unix_ms - p.recv_unix_ms;
             if gap > report.max_gap_ms {
                 report.max_gap_ms = gap;
                 report.max_gap_at_unix_ms = Some(hb.recv_unix_ms);
             }
-            if p.boot == hb.boot {
-                if hb.seq > p.seq + 1 {
-                    report.missing.push((p.seq + 1, hb.seq - 1));
-                } else if hb.seq <= p.seq {
-                    report.out_of_order += 1;
-                }
+            if p.boot != hb.boot {
+                report.boot_switches += 1;
             }
         }
         prev = Some(hb);
@@ -541,6 +550,7 @@ mod tests {
         assert_eq!(r.max_acked, 30);
         assert_eq!(r.malformed, 1);
         assert_eq!(r.out_of_order, 0);
+        assert_eq!(r.boot_switches, 1);
 
         // A window starting mid-boot does not count the boot's earlier seqs as missing.
         let w = check_heartbeats(f.path(), "vm1", gap_end + 50, Some(gap_end + 350)).unwrap();
@@ -549,6 +559,22 @@ mod tests {
         assert_eq!((w.first_seq, w.last_seq), (Some(4), Some(6)));
         assert!(w.missing.is_empty());
         assert_eq!(w.max_gap_ms, 100);
+    }
+
+    #[test]
+    fn two_copies_of_a_guest_show_up() {
+        let mut lines = Vec::new();
+        for s in 1..=10u64 {
+            lines.push((s as i64 * 100, hb("vm1", 2, s, s)));
+            lines.push((s as i64 * 100 + 5, hb("vm1", 3, s, s)));
+            lines.push((s as i64 * 100 + 7, hb("vm1", 3, s, s))); // same boot twice
+        }
+        let f = write_log(&lines);
+        let r = check_heartbeats(f.path(), "vm1", 0, None).unwrap();
+        assert_eq!(r.boots, vec![2, 3]);
+        assert!(r.missing.is_empty(), "{r:?}");
+        assert_eq!(r.boot_switches, 19);
+        assert_eq!(r.out_of_order, 10);
     }
 
     #[test]

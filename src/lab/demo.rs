@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::guest::{self, GuestSpec};
+use super::guest::{self, DomainType, GuestAssets, GuestSpec};
 use super::{console_addr, Lab, DEMO_VM, STORE_MOUNT};
 use crate::error::{Error, Result};
 use crate::hypervisor::HostConn;
@@ -12,13 +12,12 @@ use crate::progress::Progress;
 /// The demo guest's disk: 64 MiB hold about 131,000 records, nearly two hours of writing.
 const DISK_MIB: u64 = 64;
 
-pub fn ensure(lab: &Lab, progress: &dyn Progress) -> Result<()> {
-    let cache = lab.guest_cache();
-    progress.begin("building the demo guest", None);
-    let assets = guest::build_assets(&cache, progress)?;
-    let domain_type = guest::detect_domain_type(&cache, &assets);
-    progress.finish();
-
+pub fn ensure(
+    lab: &Lab,
+    assets: &GuestAssets,
+    domain_type: DomainType,
+    progress: &dyn Progress,
+) -> Result<()> {
     let disk = PathBuf::from(format!("{STORE_MOUNT}/{DEMO_VM}.qcow2"));
     let disk_s = disk.to_string_lossy().to_string();
     if lab.exec_output("host1", &["test", "-e", &disk_s]).is_err() {
@@ -44,7 +43,7 @@ pub fn ensure(lab: &Lab, progress: &dyn Progress) -> Result<()> {
     let host1 = conns
         .first()
         .ok_or_else(|| Error::Lab("the lab has no host".into()))?;
-    let spec = GuestSpec::new(DEMO_VM, &assets, &disk, console_addr(), domain_type);
+    let spec = GuestSpec::new(DEMO_VM, assets, &disk, console_addr(), domain_type);
     host1.define_blocking(&guest::domain_xml(&spec))?;
     host1.start_blocking(DEMO_VM)?;
     progress.message(&format!(

@@ -102,7 +102,9 @@ pub fn build_assets(cache: &Path, progress: &dyn Progress) -> Result<GuestAssets
         return Ok(assets);
     }
 
-    let build = guest_dir.join(format!(".build-{}-{key}", std::process::id()));
+    static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let build = guest_dir.join(format!(".build-{}-{n}-{key}", std::process::id()));
     let _cleanup = RemoveOnDrop(build.clone());
     if build.exists() {
         std::fs::remove_dir_all(&build).ctx(|| format!("removing {}", build.display()))?;
@@ -590,7 +592,6 @@ struct Cpio {
 }
 
 impl Cpio {
-    #[allow(clippy::too_many_arguments)]
     fn entry(&mut self, name: &str, mode: u32, rdev: (u32, u32), nlink: u32, data: &[u8]) {
         self.ino += 1;
         let fields = [
@@ -620,7 +621,7 @@ impl Cpio {
     }
 
     fn pad(&mut self) {
-        while self.out.len() % 4 != 0 {
+        while !self.out.len().is_multiple_of(4) {
             self.out.push(0);
         }
     }
@@ -900,7 +901,8 @@ pub fn domain_xml(spec: &GuestSpec) -> String {
   <on_crash>destroy</on_crash>
   <devices>
     <!-- cache='none' (O_DIRECT, no host page cache) is what libvirt requires for a safe live
-         migration on shared storage; io='native' is only valid together with cache='none'. -->
+         migration on shared storage; io='native' is only valid together with cache='none'.
+         Checked on the lab's GlusterFS FUSE mount: O_DIRECT and native AIO are accepted there. -->
     <disk type='file' device='disk'>
       <driver name='qemu' type='{format}' cache='none' io='native'/>
       <source file='{disk}'/>
@@ -977,7 +979,7 @@ kernel/drivers/block/virtio_blk.ko.zst: kernel/drivers/virtio/virtio.ko kernel/d
 
     #[test]
     fn natural_order_of_kernel_packages() {
-        let mut v = vec![
+        let mut v = [
             "linux-image-6.1.0-10-cloud-amd64_6.1.38-1_amd64.deb",
             "linux-image-6.1.0-9-cloud-amd64_6.1.27-1_amd64.deb",
         ];

@@ -9,8 +9,8 @@
 
 pub mod checker;
 mod cmd;
-mod demo;
 pub mod console;
+mod demo;
 pub mod guest;
 mod node;
 mod storage;
@@ -90,12 +90,16 @@ impl LabNode {
 }
 
 pub fn lab_node(name: &str) -> Result<LabNode> {
-    NODES.iter().copied().find(|n| n.name == name).ok_or_else(|| {
-        Error::InvalidInput(format!(
-            "'{name}' is not a lab node; the lab has {}",
-            NODES.map(|n| n.name).join(", ")
-        ))
-    })
+    NODES
+        .iter()
+        .copied()
+        .find(|n| n.name == name)
+        .ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "'{name}' is not a lab node; the lab has {}",
+                NODES.map(|n| n.name).join(", ")
+            ))
+        })
 }
 
 pub fn bridge_ip() -> Ipv4Addr {
@@ -203,15 +207,24 @@ impl Lab {
         check_tools()?;
         std::fs::create_dir_all(&self.dir).ctx(|| format!("creating {}", self.dir.display()))?;
 
+        // The guest image and the choice between KVM and TCG come first: nodes of a TCG lab do
+        // not see /dev/kvm (see node-init.sh).
+        progress.begin("building the lab guest", None);
+        let assets = guest::build_assets(&self.guest_cache(), progress)?;
+        let domain_type = guest::detect_domain_type(&self.guest_cache(), &assets);
+        progress.finish();
+
         let status = self.status()?;
         let bare_marker = self.dir.join("bare");
         let was_bare = bare_marker.exists();
-        if !status.all_running() || (was_bare != opts.bare && status.nodes.iter().any(|n| n.state != "down")) {
+        if !status.all_running()
+            || (was_bare != opts.bare && status.nodes.iter().any(|n| n.state != "down"))
+        {
             if status.nodes.iter().any(|n| n.state != "down") {
                 progress.message("lab is incomplete or of the other kind: tearing it down first");
             }
             self.down(progress)?;
-            self.build_nodes(opts, progress)?;
+            self.build_nodes(opts, domain_type == guest::DomainType::Qemu, progress)?;
         } else {
             progress.message("all four nodes already running");
         }
@@ -222,7 +235,7 @@ impl Lab {
             self.ensure_console_server(&opts.twofold_exe, progress)?;
             storage::ensure_volume(self, progress)?;
             storage::ensure_host_mounts(self, progress)?;
-            self.ensure_demo_guest(progress)?;
+            demo::ensure(self, &assets, domain_type, progress)?;
         }
         let list = self.node_list()?;
         std::fs::write(self.nodes_file(), list.to_toml())
@@ -241,13 +254,13 @@ impl Lab {
         self.status()
     }
 
-    fn build_nodes(&self, opts: &UpOptions, progress: &dyn Progress) -> Result<()> {
+    fn build_nodes(&self, opts: &UpOptions, hide_kvm: bool, progress: &dyn Progress) -> Result<()> {
         progress.begin("creating nodes", Some(NODES.len() as u64));
         node::ensure_admin_key(self)?;
         // Host keys and root keys are made before any node starts, so every node's known_hosts
         // pins every other node from the start.
         for n in NODES {
-            node::prepare_dir(self, &n)?;
+            node::prepare_dir(self, &n, hide_kvm)?;
         }
         node::write_trust(self)?;
         node::ensure_bridge()?;
@@ -258,7 +271,12 @@ impl Lab {
         }
         for n in NODES {
             node::wait_ready(self, &n, opts.bare)?;
-            progress.message(&format!("{} up at {} ({})", n.name, n.ip(), n.role.as_str()));
+            progress.message(&format!(
+                "{} up at {} ({})",
+                n.name,
+                n.ip(),
+                n.role.as_str()
+            ));
         }
         progress.finish();
         Ok(())
@@ -326,9 +344,7 @@ impl Lab {
         let domain_type = std::fs::read_to_string(self.guest_cache().join("domain-type"))
             .ok()
             .map(|s| s.trim().to_string());
-        let console = self
-            .console_pid()
-            .map(|_| console_addr().to_string());
+        let console = self.console_pid().map(|_| console_addr().to_string());
         Ok(LabStatus {
             dir: self.dir.clone(),
             domain_type,
@@ -341,11 +357,10 @@ impl Lab {
     pub fn node_list(&self) -> Result<NodeList> {
         let mut nodes = Vec::new();
         for n in NODES {
-            let host_key = std::fs::read_to_string(
-                self.node_dir(n.name).join("ssh/ssh_host_ed25519_key.pub"),
-            )
-            .ok()
-            .map(|s| s.split_whitespace().take(2).collect::<Vec<_>>().join(" "));
+            let host_key =
+                std::fs::read_to_string(self.node_dir(n.name).join("ssh/ssh_host_ed25519_key.pub"))
+                    .ok()
+                    .map(|s| s.split_whitespace().take(2).collect::<Vec<_>>().join(" "));
             nodes.push(NodeSpec {
                 name: n.name.to_string(),
                 role: n.role,
@@ -386,6 +401,28 @@ impl Lab {
         full.extend(args.iter().map(|s| s.to_string()));
         let refs: Vec<&str> = full.iter().map(String::as_str).collect();
         cmd::run("nsenter", &refs).map_err(|e| Error::Lab(format!("on {node}: {e}")))
+    }
+
+    /// PIDs of a node's processes named `comm`. The lab's nodes share this machine's PID
+    /// namespace, so `pkill` run inside one node would hit the same daemon on every node.
+    pub fn daemon_pids(&self, node: &str, comm: &str) -> Result<Vec<u32>> {
+        let n = lab_node(node)?;
+        Ok(node::netns_pids(&n.netns())
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == comm)
+            })
+            .collect())
+    }
+
+    /// Stop one daemon of one node (TERM, then KILL), as when it crashes.
+    pub fn stop_daemon(&self, node: &str, comm: &str) -> Result<()> {
+        let pids = self.daemon_pids(node, comm)?;
+        if pids.is_empty() {
+            return Err(Error::Lab(format!("{comm} does not run on {node}")));
+        }
+        node::kill_pids(&pids);
+        Ok(())
     }
 
     fn require_pid(&self, node: &str) -> Result<u32> {
@@ -453,13 +490,7 @@ impl Lab {
         }
         let _ = std::fs::remove_file(self.console_dir().join("server.pid"));
     }
-
-    fn ensure_demo_guest(&self, progress: &dyn Progress) -> Result<()> {
-        demo::ensure(self, progress)
-    }
 }
-
-
 
 fn nsenter_args(pid: u32) -> Vec<String> {
     vec![
@@ -492,8 +523,20 @@ pub fn require_root(what: &str) -> Result<()> {
 
 fn check_tools() -> Result<()> {
     let tools = [
-        "ip", "unshare", "nsenter", "setsid", "sshd", "ssh-keygen", "libvirtd", "virtlogd",
-        "virtlockd", "virsh", "glusterd", "gluster", "qemu-system-x86_64", "qemu-img",
+        "ip",
+        "unshare",
+        "nsenter",
+        "setsid",
+        "sshd",
+        "ssh-keygen",
+        "libvirtd",
+        "virtlogd",
+        "virtlockd",
+        "virsh",
+        "glusterd",
+        "gluster",
+        "qemu-system-x86_64",
+        "qemu-img",
     ];
     let missing: Vec<&str> = tools
         .iter()

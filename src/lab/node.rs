@@ -31,7 +31,7 @@ fn keygen(path: &Path, comment: &str) -> Result<()> {
 }
 
 /// A fresh state folder: sshd config and host key, root's key pair, a private /etc/libvirt.
-pub fn prepare_dir(lab: &Lab, n: &LabNode) -> Result<()> {
+pub fn prepare_dir(lab: &Lab, n: &LabNode, hide_kvm: bool) -> Result<()> {
     let dir = lab.node_dir(n.name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).ctx(|| format!("removing old {}", dir.display()))?;
@@ -41,8 +41,14 @@ pub fn prepare_dir(lab: &Lab, n: &LabNode) -> Result<()> {
     }
     set_mode(&dir.join("root/.ssh"), 0o700)?;
     keygen(&dir.join("ssh/ssh_host_ed25519_key"), n.name)?;
-    keygen(&dir.join("root/.ssh/id_ed25519"), &format!("root@{}", n.name))?;
+    keygen(
+        &dir.join("root/.ssh/id_ed25519"),
+        &format!("root@{}", n.name),
+    )?;
     std::fs::write(dir.join("init.sh"), NODE_INIT).ctx(|| "writing node-init.sh".into())?;
+    if hide_kvm {
+        std::fs::write(dir.join("hide-kvm"), b"").ctx(|| "writing hide-kvm".into())?;
+    }
     let d = dir.display();
     std::fs::write(
         dir.join("sshd_config"),
@@ -57,7 +63,9 @@ pub fn prepare_dir(lab: &Lab, n: &LabNode) -> Result<()> {
     .ctx(|| "writing sshd_config".into())?;
 
     // A private /etc/libvirt: own host UUID (libvirt refuses to migrate between hosts with the
-    // same UUID), own persistent domain definitions, and QEMU's migration address.
+    // same UUID), own persistent domain definitions, and QEMU's migration address. A lab node
+    // is already a namespace of its own: libvirt's per-VM mount namespace (a private /dev) is off,
+    // and so is the security driver (no AppArmor/SELinux inside the lab).
     let etc = dir.join("etc-libvirt");
     cmd::run("cp", &["-a", "/etc/libvirt", &etc.to_string_lossy()])?;
     let qemu_dir = etc.join("qemu");
@@ -79,7 +87,7 @@ pub fn prepare_dir(lab: &Lab, n: &LabNode) -> Result<()> {
         &etc.join("qemu.conf"),
         &format!(
             "\n# twofold lab\nmigration_host = \"{ip}\"\nmigration_address = \"{ip}\"\n\
-             security_driver = \"none\"\n",
+             security_driver = \"none\"\nnamespaces = []\n",
             ip = n.ip()
         ),
     )?;
@@ -89,7 +97,11 @@ pub fn prepare_dir(lab: &Lab, n: &LabNode) -> Result<()> {
         if src.exists() {
             cmd::run(
                 "cp",
-                &["-a", &src.to_string_lossy(), &dir.join("var-lib-glusterd").to_string_lossy()],
+                &[
+                    "-a",
+                    &src.to_string_lossy(),
+                    &dir.join("var-lib-glusterd").to_string_lossy(),
+                ],
             )?;
         }
     }
@@ -114,7 +126,9 @@ pub fn write_trust(lab: &Lab) -> Result<()> {
         let mut auth = format!("{admin_pub}\n");
         if n.role == Role::Host {
             for peer in NODES.iter().filter(|p| p.role == Role::Host) {
-                auth.push_str(&read_trim(&lab.node_dir(peer.name).join("root/.ssh/id_ed25519.pub"))?);
+                auth.push_str(&read_trim(
+                    &lab.node_dir(peer.name).join("root/.ssh/id_ed25519.pub"),
+                )?);
                 auth.push('\n');
             }
         }
@@ -146,7 +160,9 @@ pub fn create_netns(n: &LabNode) -> Result<()> {
     cmd::run("ip", &["netns", "add", &ns])?;
     cmd::run(
         "ip",
-        &["link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns],
+        &[
+            "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+        ],
     )?;
     cmd::run("ip", &["link", "set", &veth, "master", BRIDGE, "up"])?;
     let addr = format!("{}/{}", n.ip(), PREFIX_LEN);
@@ -258,7 +274,7 @@ pub fn lab_links() -> Vec<String> {
         .collect()
 }
 
-fn netns_pids(ns: &str) -> Vec<u32> {
+pub fn netns_pids(ns: &str) -> Vec<u32> {
     cmd::run("ip", &["netns", "pids", ns])
         .unwrap_or_default()
         .split_whitespace()
@@ -310,7 +326,10 @@ pub fn kill_pids(pids: &[u32]) {
     signal_pids(pids, "-TERM");
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
-        if pids.iter().all(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+        if pids
+            .iter()
+            .all(|p| !Path::new(&format!("/proc/{p}")).exists())
+        {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -330,12 +349,19 @@ pub fn release_netns_mount() {
 
 /// What the lab would have left behind, for `down` to report.
 pub fn leftovers(lab: &Lab) -> Vec<String> {
-    let mut left: Vec<String> = lab_netns().into_iter().map(|n| format!("namespace {n}")).collect();
+    let mut left: Vec<String> = lab_netns()
+        .into_iter()
+        .map(|n| format!("namespace {n}"))
+        .collect();
     left.extend(lab_links().into_iter().map(|l| format!("link {l}")));
     if cmd::ok("ip", &["link", "show", BRIDGE]) {
         left.push(format!("bridge {BRIDGE}"));
     }
-    left.extend(all_node_pids(lab).into_iter().map(|p| format!("process {p}")));
+    left.extend(
+        all_node_pids(lab)
+            .into_iter()
+            .map(|p| format!("process {p}")),
+    );
     left
 }
 

@@ -57,7 +57,9 @@ pub fn ensure_volume(lab: &Lab, progress: &dyn Progress) -> Result<()> {
             gluster(
                 lab,
                 "stor1",
-                &["volume", "create", VOLUME, "replica", "2", &b1, &b2, "force"],
+                &[
+                    "volume", "create", VOLUME, "replica", "2", &b1, &b2, "force",
+                ],
             )
         })?;
     }
@@ -93,7 +95,10 @@ pub fn ensure_volume(lab: &Lab, progress: &dyn Progress) -> Result<()> {
 
 pub fn ensure_host_mounts(lab: &Lab, progress: &dyn Progress) -> Result<()> {
     for host in ["host1", "host2"] {
-        if lab.exec_output(host, &["mountpoint", "-q", STORE_MOUNT]).is_ok() {
+        if lab
+            .exec_output(host, &["mountpoint", "-q", STORE_MOUNT])
+            .is_ok()
+        {
             continue;
         }
         lab.exec_output(host, &["mkdir", "-p", STORE_MOUNT])?;

@@ -34,10 +34,17 @@ impl GuestCheck {
             p.push("no heartbeat received".to_string());
         }
         if h.missing_count() > 0 {
-            p.push(format!("{} heartbeats missing {:?}", h.missing_count(), h.missing));
+            p.push(format!(
+                "{} heartbeats missing {:?}",
+                h.missing_count(),
+                h.missing
+            ));
         }
         if h.max_gap_ms > MAX_GAP_MS {
-            p.push(format!("heartbeat gap of {} ms (limit {MAX_GAP_MS} ms)", h.max_gap_ms));
+            p.push(format!(
+                "heartbeat gap of {} ms (limit {MAX_GAP_MS} ms)",
+                h.max_gap_ms
+            ));
         }
         if !self.records.missing.is_empty() {
             p.push(format!(
@@ -126,7 +133,10 @@ fn disk_snapshot(lab: &Lab, vm: &str) -> Result<std::path::PathBuf> {
     for host in ["host1", "host2"] {
         match lab.exec_output(
             host,
-            &["qemu-img", "convert", "-U", "-T", "none", "-f", "qcow2", "-O", "raw", &image, &out_s],
+            &[
+                "qemu-img", "convert", "-U", "-T", "none", "-f", "qcow2", "-O", "raw", &image,
+                &out_s,
+            ],
         ) {
             Ok(_) => return Ok(out),
             Err(e) => last_err = Some(e),

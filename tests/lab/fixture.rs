@@ -26,7 +26,9 @@ impl Ctx {
             twofold_exe: twofold.clone(),
             inventory: Some(db.clone()),
         };
-        let status = lab.up(&opts, &Printer).unwrap_or_else(|e| panic!("lab up: {e}"));
+        let status = lab
+            .up(&opts, &Printer)
+            .unwrap_or_else(|e| panic!("lab up: {e}"));
         assert!(status.all_running(), "lab not running: {status:?}");
         let hosts = lab.host_targets().expect("host targets");
         Ctx {

@@ -33,7 +33,10 @@ pub fn nodes_have_own_names_and_host_uuids(ctx: &Ctx) {
     for n in NODES {
         let name = ctx.lab.exec_output(n.name, &["hostname"]).unwrap();
         assert_eq!(name.trim(), n.name);
-        let addr = ctx.lab.exec_output(n.name, &["ip", "-br", "addr", "show", "eth0"]).unwrap();
+        let addr = ctx
+            .lab
+            .exec_output(n.name, &["ip", "-br", "addr", "show", "eth0"])
+            .unwrap();
         assert!(addr.contains(&n.ip().to_string()), "{addr}");
         if n.role == Role::Host {
             let caps = ctx
@@ -50,7 +53,10 @@ pub fn nodes_have_own_names_and_host_uuids(ctx: &Ctx) {
         }
     }
     assert_eq!(uuids.len(), 2);
-    assert_ne!(uuids[0], uuids[1], "hosts must have distinct UUIDs for migration");
+    assert_ne!(
+        uuids[0], uuids[1],
+        "hosts must have distinct UUIDs for migration"
+    );
 }
 
 pub fn ssh_reaches_every_node_with_pinned_keys(ctx: &Ctx) {
@@ -58,7 +64,13 @@ pub fn ssh_reaches_every_node_with_pinned_keys(ctx: &Ctx) {
     let known = ctx.lab.known_hosts();
     for n in NODES {
         let out = Command::new("ssh")
-            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o"])
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+            ])
             .arg(format!("UserKnownHostsFile={}", known.display()))
             .arg("-i")
             .arg(&key)
@@ -66,7 +78,12 @@ pub fn ssh_reaches_every_node_with_pinned_keys(ctx: &Ctx) {
             .arg("hostname")
             .output()
             .unwrap();
-        assert!(out.status.success(), "ssh {}: {}", n.name, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "ssh {}: {}",
+            n.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), n.name);
     }
     // A wrong pinned key is refused: the host key check is real.
@@ -80,10 +97,20 @@ pub fn ssh_reaches_every_node_with_pinned_keys(ctx: &Ctx) {
         .split_whitespace()
         .skip(1)
         .collect();
-    let forged = format!("{} {}\n", host1_line.split_whitespace().next().unwrap(), stor1_key.join(" "));
+    let forged = format!(
+        "{} {}\n",
+        host1_line.split_whitespace().next().unwrap(),
+        stor1_key.join(" ")
+    );
     std::fs::write(wrong.path(), forged).unwrap();
     let out = Command::new("ssh")
-        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o"])
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+        ])
         .arg(format!("UserKnownHostsFile={}", wrong.path().display()))
         .arg("-i")
         .arg(&key)
@@ -98,7 +125,10 @@ pub fn store_replicates_to_both_bricks(ctx: &Ctx) {
     let name = format!("replica-check-{}", std::process::id());
     let path = format!("{STORE_MOUNT}/{name}");
     ctx.lab
-        .exec_output("host1", &["sh", "-c", &format!("echo twofold > {path} && sync")])
+        .exec_output(
+            "host1",
+            &["sh", "-c", &format!("echo twofold > {path} && sync")],
+        )
         .unwrap();
     let seen = ctx.lab.exec_output("host2", &["cat", &path]).unwrap();
     assert_eq!(seen.trim(), "twofold");
@@ -108,7 +138,11 @@ pub fn store_replicates_to_both_bricks(ctx: &Ctx) {
             .node_dir(stor)
             .join("srv/twofold/bricks/vmstore")
             .join(&name);
-        assert_eq!(std::fs::read_to_string(&brick).unwrap().trim(), "twofold", "{stor}");
+        assert_eq!(
+            std::fs::read_to_string(&brick).unwrap().trim(),
+            "twofold",
+            "{stor}"
+        );
     }
     ctx.lab.exec_output("host1", &["rm", "-f", &path]).unwrap();
 }
@@ -125,7 +159,11 @@ pub fn up_again_changes_nothing(ctx: &Ctx) {
     assert!(status.all_running());
     let after: Vec<Option<u32>> = NODES.iter().map(|n| ctx.lab.anchor_pid(n.name)).collect();
     assert_eq!(before, after, "a second up must keep the running nodes");
-    assert!(t.elapsed().as_secs() < 30, "a second up should be quick: {:?}", t.elapsed());
+    assert!(
+        t.elapsed().as_secs() < 30,
+        "a second up should be quick: {:?}",
+        t.elapsed()
+    );
 }
 
 pub fn node_list_round_trips(ctx: &Ctx) {
@@ -134,7 +172,10 @@ pub fn node_list_round_trips(ctx: &Ctx) {
     let list = NodeList::parse(&String::from_utf8_lossy(&out.stdout)).unwrap();
     assert_eq!(list.nodes.len(), 4);
     assert_eq!(list.hosts().count(), 2);
-    assert!(list.nodes.iter().all(|n| n.host_key.is_some() && n.key.is_some()));
+    assert!(list
+        .nodes
+        .iter()
+        .all(|n| n.host_key.is_some() && n.key.is_some()));
     let inv = ctx.inventory();
     assert_eq!(inv.nodes().unwrap().len(), 4, "lab up registers its nodes");
 }
@@ -145,5 +186,9 @@ pub fn exec_rejects_unknown_node(ctx: &Ctx) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a lab node"), "{err}");
     let out = ctx.cli(&["lab", "exec", "host1", "--", "sh", "-c", "exit 3"]);
-    assert_eq!(out.status.code(), Some(3), "exit code of the command is passed on");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "exit code of the command is passed on"
+    );
 }

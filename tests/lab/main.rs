@@ -19,21 +19,66 @@ type TestFn = fn(&Ctx);
 
 /// The tests, in the order they run (teardown tests last: they take the lab down).
 const TESTS: &[(&str, TestFn)] = &[
-    ("lab_nodes::every_node_runs_its_daemons", lab_nodes::every_node_runs_its_daemons),
-    ("lab_nodes::nodes_have_own_names_and_host_uuids", lab_nodes::nodes_have_own_names_and_host_uuids),
-    ("lab_nodes::ssh_reaches_every_node_with_pinned_keys", lab_nodes::ssh_reaches_every_node_with_pinned_keys),
-    ("lab_nodes::store_replicates_to_both_bricks", lab_nodes::store_replicates_to_both_bricks),
-    ("lab_nodes::up_again_changes_nothing", lab_nodes::up_again_changes_nothing),
-    ("lab_nodes::node_list_round_trips", lab_nodes::node_list_round_trips),
-    ("lab_nodes::exec_rejects_unknown_node", lab_nodes::exec_rejects_unknown_node),
-    ("migration::vm_list_shows_demo_on_host1", migration::vm_list_shows_demo_on_host1),
-    ("migration::bad_input_changes_nothing", migration::bad_input_changes_nothing),
-    ("migration::cli_bad_input_exits_nonzero", migration::cli_bad_input_exits_nonzero),
-    ("migration::target_host_down_is_refused", migration::target_host_down_is_refused),
-    ("migration::ten_round_trips_lose_nothing", migration::ten_round_trips_lose_nothing),
-    ("migration::cli_migrate_reports_downtime", migration::cli_migrate_reports_downtime),
-    ("migration::lifecycle_events_follow_migration", migration::lifecycle_events_follow_migration),
-    ("teardown::down_after_crash_halfway_leaves_nothing", teardown::down_after_crash_halfway_leaves_nothing),
+    (
+        "lab_nodes::every_node_runs_its_daemons",
+        lab_nodes::every_node_runs_its_daemons,
+    ),
+    (
+        "lab_nodes::nodes_have_own_names_and_host_uuids",
+        lab_nodes::nodes_have_own_names_and_host_uuids,
+    ),
+    (
+        "lab_nodes::ssh_reaches_every_node_with_pinned_keys",
+        lab_nodes::ssh_reaches_every_node_with_pinned_keys,
+    ),
+    (
+        "lab_nodes::store_replicates_to_both_bricks",
+        lab_nodes::store_replicates_to_both_bricks,
+    ),
+    (
+        "lab_nodes::up_again_changes_nothing",
+        lab_nodes::up_again_changes_nothing,
+    ),
+    (
+        "lab_nodes::node_list_round_trips",
+        lab_nodes::node_list_round_trips,
+    ),
+    (
+        "lab_nodes::exec_rejects_unknown_node",
+        lab_nodes::exec_rejects_unknown_node,
+    ),
+    (
+        "migration::vm_list_shows_demo_on_host1",
+        migration::vm_list_shows_demo_on_host1,
+    ),
+    (
+        "migration::bad_input_changes_nothing",
+        migration::bad_input_changes_nothing,
+    ),
+    (
+        "migration::cli_bad_input_exits_nonzero",
+        migration::cli_bad_input_exits_nonzero,
+    ),
+    (
+        "migration::target_host_down_is_refused",
+        migration::target_host_down_is_refused,
+    ),
+    (
+        "migration::ten_round_trips_lose_nothing",
+        migration::ten_round_trips_lose_nothing,
+    ),
+    (
+        "migration::cli_migrate_reports_downtime",
+        migration::cli_migrate_reports_downtime,
+    ),
+    (
+        "migration::lifecycle_events_follow_migration",
+        migration::lifecycle_events_follow_migration,
+    ),
+    (
+        "teardown::down_after_crash_halfway_leaves_nothing",
+        teardown::down_after_crash_halfway_leaves_nothing,
+    ),
 ];
 
 fn main() {
@@ -57,7 +102,10 @@ fn main() {
         Ok(ctx) => ctx,
         Err(_) => {
             fixture::teardown();
-            println!("\ntest result: FAILED. 0 passed; {} failed; 0 ignored", selected.len());
+            println!(
+                "\ntest result: FAILED. 0 passed; {} failed; 0 ignored",
+                selected.len()
+            );
             std::process::exit(101);
         }
     };

@@ -20,7 +20,12 @@ fn demo_host(ctx: &Ctx) -> String {
         .iter()
         .filter(|v| v.name == DEMO_VM && v.state.is_migratable())
         .collect();
-    assert_eq!(on.len(), 1, "demo must run on exactly one host: {:?}", list.vms);
+    assert_eq!(
+        on.len(),
+        1,
+        "demo must run on exactly one host: {:?}",
+        list.vms
+    );
     on[0].host.clone()
 }
 
@@ -43,7 +48,10 @@ fn wait_heartbeats(ctx: &Ctx, n: u64) {
                 return;
             }
         }
-        assert!(Instant::now() < deadline, "no heartbeat from the demo guest");
+        assert!(
+            Instant::now() < deadline,
+            "no heartbeat from the demo guest"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
 }
@@ -54,7 +62,11 @@ pub fn vm_list_shows_demo_on_host1(ctx: &Ctx) {
     assert!(list.hosts.iter().all(|h| h.reachable), "{:?}", list.hosts);
     assert_eq!(demo_host(ctx), "host1");
     let out = ctx.cli(&["vm", "list", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let demo = v["vms"]
         .as_array()
@@ -69,7 +81,9 @@ pub fn vm_list_shows_demo_on_host1(ctx: &Ctx) {
     assert!(table.starts_with("NAME"), "{table}");
     assert!(table.contains("demo") && table.contains("host1"), "{table}");
     let rec = ctx.inventory().vms().unwrap();
-    assert!(rec.iter().any(|r| r.name == DEMO_VM && r.host.as_deref() == Some("host1")));
+    assert!(rec
+        .iter()
+        .any(|r| r.name == DEMO_VM && r.host.as_deref() == Some("host1")));
 }
 
 /// Everything that must stay the same when a request is refused.
@@ -97,7 +111,14 @@ pub fn bad_input_changes_nothing(ctx: &Ctx) {
     let before = snapshot(ctx);
     let inv = ctx.inventory();
     let mig = |vm: &str, to: &str| {
-        vm::migrate_blocking(&ctx.hosts, &inv, vm, to, &NoProgress, &MigrationCancel::new())
+        vm::migrate_blocking(
+            &ctx.hosts,
+            &inv,
+            vm,
+            to,
+            &NoProgress,
+            &MigrationCancel::new(),
+        )
     };
     match mig("no-such-vm", "host2") {
         Err(Error::UnknownVm { name, .. }) => assert_eq!(name, "no-such-vm"),
@@ -106,7 +127,10 @@ pub fn bad_input_changes_nothing(ctx: &Ctx) {
     match mig(DEMO_VM, "host9") {
         Err(e @ Error::UnknownHost { .. }) => {
             let m = e.to_string();
-            assert!(m.contains("host9") && m.contains("host1") && m.contains("host2"), "{m}");
+            assert!(
+                m.contains("host9") && m.contains("host1") && m.contains("host2"),
+                "{m}"
+            );
         }
         other => panic!("unknown host: {other:?}"),
     }
@@ -123,8 +147,16 @@ pub fn bad_input_changes_nothing(ctx: &Ctx) {
     let after = snapshot(ctx);
     assert_eq!(before.0, after.0, "the demo guest must not have moved");
     assert_eq!(before.1, after.1, "a refused request must not start a job");
-    let after_vms: Vec<_> = after.2.iter().filter(|v| !v.0.starts_with("stopped-vm")).collect();
-    let before_vms: Vec<_> = before.2.iter().filter(|v| !v.0.starts_with("stopped-vm")).collect();
+    let after_vms: Vec<_> = after
+        .2
+        .iter()
+        .filter(|v| !v.0.starts_with("stopped-vm"))
+        .collect();
+    let before_vms: Vec<_> = before
+        .2
+        .iter()
+        .filter(|v| !v.0.starts_with("stopped-vm"))
+        .collect();
     assert_eq!(before_vms, after_vms);
 }
 
@@ -132,9 +164,18 @@ pub fn cli_bad_input_exits_nonzero(ctx: &Ctx) {
     let before = snapshot(ctx);
     let on = demo_host(ctx);
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["vm", "migrate", "no-such-vm", "--to", "host2"], "no VM named 'no-such-vm'"),
-        (vec!["vm", "migrate", DEMO_VM, "--to", "host9"], "no host named 'host9'"),
-        (vec!["vm", "migrate", DEMO_VM, "--to", &on], "already runs on"),
+        (
+            vec!["vm", "migrate", "no-such-vm", "--to", "host2"],
+            "no VM named 'no-such-vm'",
+        ),
+        (
+            vec!["vm", "migrate", DEMO_VM, "--to", "host9"],
+            "no host named 'host9'",
+        ),
+        (
+            vec!["vm", "migrate", DEMO_VM, "--to", &on],
+            "already runs on",
+        ),
         (vec!["vm", "migrate", DEMO_VM], "--to"),
         (vec!["vm", "frobnicate"], "unrecognized subcommand"),
     ];
@@ -142,7 +183,10 @@ pub fn cli_bad_input_exits_nonzero(ctx: &Ctx) {
         let out = ctx.cli(&args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} must fail");
-        assert!(err.contains(expect), "{args:?}: expected '{expect}' in: {err}");
+        assert!(
+            err.contains(expect),
+            "{args:?}: expected '{expect}' in: {err}"
+        );
     }
     // A broken inventory path is a clear error too.
     let out = std::process::Command::new(&ctx.twofold)
@@ -159,22 +203,38 @@ pub fn target_host_down_is_refused(ctx: &Ctx) {
     let target = other(&on);
     let before = snapshot(ctx);
     // Stop the target's libvirtd (as when the host is down), then ask for a migration there.
-    ctx.lab.exec_output(target, &["pkill", "-x", "libvirtd"]).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while ctx.lab.exec_output(target, &["pgrep", "-x", "libvirtd"]).is_ok() {
-        assert!(Instant::now() < deadline, "libvirtd on {target} did not stop");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    ctx.lab.stop_daemon(target, "libvirtd").unwrap();
+    assert!(ctx.lab.daemon_pids(target, "libvirtd").unwrap().is_empty());
+    assert!(
+        !ctx.lab
+            .daemon_pids(on.as_str(), "libvirtd")
+            .unwrap()
+            .is_empty(),
+        "only the target's libvirtd stops"
+    );
     let inv = ctx.inventory();
-    let r = vm::migrate_blocking(&ctx.hosts, &inv, DEMO_VM, target, &NoProgress, &MigrationCancel::new());
+    let r = vm::migrate_blocking(
+        &ctx.hosts,
+        &inv,
+        DEMO_VM,
+        target,
+        &NoProgress,
+        &MigrationCancel::new(),
+    );
     let out = ctx.cli(&["vm", "migrate", DEMO_VM, "--to", target]);
     // Bring it back before asserting, so a failure here does not break later tests.
     ctx.lab
-        .exec_output(target, &["libvirtd", "-d", "-f", "/etc/libvirt/libvirtd.conf"])
+        .exec_output(
+            target,
+            &["libvirtd", "-d", "-f", "/etc/libvirt/libvirtd.conf"],
+        )
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while HostConn::open_blocking(ctx.hosts.iter().find(|h| h.name == target).unwrap()).is_err() {
-        assert!(Instant::now() < deadline, "libvirtd on {target} did not come back");
+        assert!(
+            Instant::now() < deadline,
+            "libvirtd on {target} did not come back"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     match r {
@@ -200,16 +260,30 @@ pub fn ten_round_trips_lose_nothing(ctx: &Ctx) {
     for round in 1..=10 {
         let to = other(&on);
         let t0 = unix_ms();
-        let stats = vm::migrate_blocking(&ctx.hosts, &inv, DEMO_VM, to, &NoProgress, &MigrationCancel::new())
-            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let stats = vm::migrate_blocking(
+            &ctx.hosts,
+            &inv,
+            DEMO_VM,
+            to,
+            &NoProgress,
+            &MigrationCancel::new(),
+        )
+        .unwrap_or_else(|e| panic!("round {round}: {e}"));
         assert_eq!(stats.to, to);
-        assert!(stats.downtime_ms.is_some(), "libvirt reports downtime: {stats:?}");
+        assert!(
+            stats.downtime_ms.is_some(),
+            "libvirt reports downtime: {stats:?}"
+        );
         // Heartbeats from the new host, then judge the round.
         std::thread::sleep(Duration::from_millis(700));
         let check = twofold::lab::check_guest_since(&ctx.lab, DEMO_VM, t0).unwrap();
         println!(
             "  round {round}: {} -> {} downtime {:?} ms, total {:?} ms, guest gap {} ms, acked {}",
-            stats.from, stats.to, stats.downtime_ms, stats.total_ms, check.heartbeats.max_gap_ms,
+            stats.from,
+            stats.to,
+            stats.downtime_ms,
+            stats.total_ms,
+            check.heartbeats.max_gap_ms,
             check.heartbeats.max_acked
         );
         assert!(check.ok(), "round {round}: {check}");
@@ -234,15 +308,26 @@ pub fn cli_migrate_reports_downtime(ctx: &Ctx) {
     let on = demo_host(ctx);
     let to = other(&on);
     let out = ctx.cli(&["vm", "migrate", DEMO_VM, "--to", to, "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["to"], to);
     assert!(v["downtime_ms"].as_u64().is_some(), "{v}");
     assert!(v["total_ms"].as_u64().unwrap() > 0, "{v}");
     let back = ctx.cli(&["vm", "migrate", DEMO_VM, "--to", &on]);
-    assert!(back.status.success(), "{}", String::from_utf8_lossy(&back.stderr));
+    assert!(
+        back.status.success(),
+        "{}",
+        String::from_utf8_lossy(&back.stderr)
+    );
     let text = String::from_utf8_lossy(&back.stdout);
-    assert!(text.contains("downtime") && text.contains("total"), "{text}");
+    assert!(
+        text.contains("downtime") && text.contains("total"),
+        "{text}"
+    );
 }
 
 pub fn lifecycle_events_follow_migration(ctx: &Ctx) {
@@ -252,23 +337,34 @@ pub fn lifecycle_events_follow_migration(ctx: &Ctx) {
     let (tx, rx) = mpsc::channel();
     let _sub = dest.subscribe_lifecycle_blocking(tx).unwrap();
     let inv = ctx.inventory();
-    vm::migrate_blocking(&ctx.hosts, &inv, DEMO_VM, to, &NoProgress, &MigrationCancel::new()).unwrap();
+    vm::migrate_blocking(
+        &ctx.hosts,
+        &inv,
+        DEMO_VM,
+        to,
+        &NoProgress,
+        &MigrationCancel::new(),
+    )
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut kinds = Vec::new();
     while Instant::now() < deadline {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(ev) if ev.domain == DEMO_VM => {
                 kinds.push(ev.kind);
-                if ev.kind == LifecycleKind::Resumed || ev.kind == LifecycleKind::Started {
-                    if kinds.contains(&LifecycleKind::Started) && kinds.contains(&LifecycleKind::Resumed) {
-                        break;
-                    }
+                if kinds.contains(&LifecycleKind::Started)
+                    && kinds.contains(&LifecycleKind::Resumed)
+                {
+                    break;
                 }
             }
             _ => {}
         }
     }
-    assert!(kinds.contains(&LifecycleKind::Started), "destination saw the VM start: {kinds:?}");
+    assert!(
+        kinds.contains(&LifecycleKind::Started),
+        "destination saw the VM start: {kinds:?}"
+    );
     let d = dest.domain_blocking(DEMO_VM).unwrap().unwrap();
     assert_eq!(d.state, VmState::Running);
 }

@@ -8,13 +8,19 @@ use crate::Ctx;
 
 fn leftovers() -> Vec<String> {
     let mut left = Vec::new();
-    let ns = std::process::Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let ns = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
     for l in String::from_utf8_lossy(&ns.stdout).lines() {
         if l.starts_with(twofold::lab::NETNS_PREFIX) {
             left.push(format!("netns {l}"));
         }
     }
-    let links = std::process::Command::new("ip").args(["-o", "link"]).output().unwrap();
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .unwrap();
     for l in String::from_utf8_lossy(&links.stdout).lines() {
         if l.contains(twofold::lab::BRIDGE) || l.contains(twofold::lab::VETH_PREFIX) {
             left.push(format!("link {l}"));
@@ -22,7 +28,9 @@ fn leftovers() -> Vec<String> {
     }
     let lab_dir = twofold::lab::Lab::new().dir;
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         if cmdline.contains(&*lab_dir.to_string_lossy()) && !cmdline.contains("lab up") {
             left.push(format!("process {cmdline}"));
@@ -57,6 +65,10 @@ pub fn down_after_crash_halfway_leaves_nothing(ctx: &Ctx) {
     child.kill().unwrap();
     child.wait().unwrap();
     let out = ctx.cli(&["lab", "down"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(leftovers(), Vec::<String>::new());
 }

@@ -1,0 +1,66 @@
+//! The commands the window calls. Each is a one-line delegate into the engine's inventory; nothing
+//! here decides anything.
+//!
+//! They are `async` and run their SQLite work on Tokio's blocking pool (`spawn_blocking`): a Tauri
+//! command without `async` runs on the main thread, where a read that waits out the inventory's
+//! busy timeout (the supervisor writing) would freeze the window.
+
+use std::sync::{Arc, Mutex};
+
+use tauri::State;
+use twofold::inventory::{default_path, Event, Inventory, VmRecord};
+use twofold::nodes::NodeSpec;
+
+use crate::error::UiError;
+
+/// Most events one call returns; the window shows a short recent list, not the whole timeline.
+const MAX_EVENTS: usize = 200;
+
+#[tauri::command]
+pub async fn list_nodes(db: State<'_, Db>) -> Result<Vec<NodeSpec>, UiError> {
+    db.with(|inv| inv.nodes()).await
+}
+
+#[tauri::command]
+pub async fn list_vms(db: State<'_, Db>) -> Result<Vec<VmRecord>, UiError> {
+    db.with(|inv| inv.vms()).await
+}
+
+#[tauri::command]
+pub async fn recent_events(db: State<'_, Db>, limit: usize) -> Result<Vec<Event>, UiError> {
+    db.with(move |inv| inv.events(limit.min(MAX_EVENTS))).await
+}
+
+/// The app's one connection to the inventory at [`default_path`] (`TWOFOLD_DB` overrides), opened
+/// on first use. One connection, used in turn, because the window asks for its three lists at
+/// once and concurrent `Inventory::open`s of a new file race to apply the schema migrations
+/// ("table nodes already exists"). After an error the connection is dropped and the next call
+/// opens the file again, so a damaged inventory that was moved away is not read forever.
+#[derive(Default)]
+pub struct Db(Arc<Mutex<Option<Inventory>>>);
+
+impl Db {
+    async fn with<T, F>(&self, f: F) -> Result<T, UiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inventory) -> twofold::Result<T> + Send + 'static,
+    {
+        let slot = Arc::clone(&self.0);
+        tauri::async_runtime::spawn_blocking(move || {
+            // A panic in an earlier call cannot leave the connection half-changed: recover it.
+            let mut guard = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let inv = match guard.take() {
+                Some(inv) => inv,
+                None => Inventory::open(&default_path())?,
+            };
+            let result = f(&inv);
+            if result.is_ok() {
+                *guard = Some(inv);
+            }
+            result
+        })
+        .await
+        .map_err(UiError::internal)?
+        .map_err(UiError::from)
+    }
+}

@@ -1,0 +1,37 @@
+// The Tauri commands the window calls (src-tauri/src/commands.rs, src-tauri/src/smoke.rs).
+
+import { invoke } from "@tauri-apps/api/core";
+
+import { settle } from "./errors";
+import type { InventoryEvent, NodeSpec, Snapshot, UiError, VmRecord } from "./types";
+import { EVENT_LIMIT } from "./view";
+
+export async function fetchSnapshot(): Promise<Snapshot> {
+  const [nodes, vms, events] = await Promise.all([
+    settle(() => invoke<NodeSpec[]>("list_nodes")),
+    settle(() => invoke<VmRecord[]>("list_vms")),
+    settle(() => invoke<InventoryEvent[]>("recent_events", { limit: EVENT_LIMIT })),
+  ]);
+  return { nodes, vms, events };
+}
+
+/** What the window rendered, for the CI smoke test (TWOFOLD_DESKTOP_SMOKE). */
+export interface SmokeReport {
+  nodeRows: number;
+  vmRows: number;
+  eventRows: number;
+  nodeNames: string[];
+  error?: UiError;
+}
+
+export async function smokeEnabled(): Promise<boolean> {
+  try {
+    return await invoke<boolean>("smoke_enabled");
+  } catch {
+    return false; // outside Tauri (vite dev in a browser): no smoke test
+  }
+}
+
+export function smokeReport(report: SmokeReport): Promise<void> {
+  return invoke("smoke_report", { report });
+}
