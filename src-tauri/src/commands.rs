@@ -32,10 +32,10 @@ pub async fn recent_events(db: State<'_, Db>, limit: usize) -> Result<Vec<Event>
 }
 
 /// The app's one connection to the inventory at [`default_path`] (`TWOFOLD_DB` overrides), opened
-/// on first use. One connection, used in turn, because the window asks for its three lists at
-/// once and concurrent `Inventory::open`s of a new file race to apply the schema migrations
-/// ("table nodes already exists"). After an error the connection is dropped and the next call
-/// opens the file again, so a damaged inventory that was moved away is not read forever.
+/// on first use and shared: the window asks for its lists every few seconds, and opening SQLite
+/// (and checking its schema) each time would be wasted work. After an error the connection is
+/// dropped and the next call opens the file again, so a damaged inventory that was moved away is
+/// not read forever.
 #[derive(Default)]
 pub struct Db(Arc<Mutex<Option<Inventory>>>);
 

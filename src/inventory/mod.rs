@@ -197,6 +197,10 @@ impl Inventory {
 
     fn setup(&mut self) -> Result<()> {
         let p = self.path.clone();
+        // Several processes (the CLI, the app, the supervisor) may open a new file at once.
+        self.conn
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| inv_err(&p, e))?;
         // WAL lets the supervisor write while the app and the CLI read.
         self.conn
             .pragma_update(None, "journal_mode", "WAL")
@@ -204,30 +208,33 @@ impl Inventory {
         self.conn
             .pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| inv_err(&p, e))?;
-        self.conn
-            .busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(|e| inv_err(&p, e))?;
-        let version: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(|e| inv_err(&p, e))?;
-        if version as usize > MIGRATIONS.len() {
-            return Err(Error::Inventory {
-                path: p,
-                detail: format!(
-                    "written by a newer Twofold (schema {version}, this one knows {}); upgrade Twofold",
-                    MIGRATIONS.len()
-                ),
-            });
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction().map_err(|e| inv_err(&p, e))?;
+        // Each migration runs in an IMMEDIATE transaction that reads the schema version under the
+        // write lock, so two processes opening a new file cannot both apply the same migration.
+        loop {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| inv_err(&p, e))?;
+            let version: i64 = tx
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(|e| inv_err(&p, e))?;
+            if version as usize > MIGRATIONS.len() {
+                return Err(Error::Inventory {
+                    path: p,
+                    detail: format!(
+                        "written by a newer Twofold (schema {version}, this one knows {}); upgrade Twofold",
+                        MIGRATIONS.len()
+                    ),
+                });
+            }
+            let Some(sql) = MIGRATIONS.get(version as usize) else {
+                return Ok(());
+            };
             tx.execute_batch(sql).map_err(|e| inv_err(&p, e))?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
+            tx.pragma_update(None, "user_version", version + 1)
                 .map_err(|e| inv_err(&p, e))?;
             tx.commit().map_err(|e| inv_err(&p, e))?;
         }
-        Ok(())
     }
 
     pub fn schema_version(&self) -> Result<i64> {
@@ -492,6 +499,21 @@ mod tests {
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn concurrent_first_opens_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("inv.db");
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let p = p.clone();
+                std::thread::spawn(move || Inventory::open(&p).map(|i| i.schema_version().unwrap()))
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap().unwrap(), MIGRATIONS.len() as i64);
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The lab itself: four nodes with their own namespaces, daemons, names, keys and storage.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
 use twofold::lab::{NODES, STORE_MOUNT};
 use twofold::nodes::{NodeList, Role};
@@ -59,25 +60,30 @@ pub fn nodes_have_own_names_and_host_uuids(ctx: &Ctx) {
     );
 }
 
+/// The system's ssh client, strict about host keys: it trusts only `known_hosts`.
+fn ssh(key: &Path, known_hosts: &Path, ip: &str, command: &str) -> Output {
+    Command::new("ssh")
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+        ])
+        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+        .arg("-i")
+        .arg(key)
+        .arg(format!("root@{ip}"))
+        .arg(command)
+        .output()
+        .unwrap()
+}
+
 pub fn ssh_reaches_every_node_with_pinned_keys(ctx: &Ctx) {
     let key = ctx.lab.admin_key();
     let known = ctx.lab.known_hosts();
     for n in NODES {
-        let out = Command::new("ssh")
-            .args([
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-o",
-            ])
-            .arg(format!("UserKnownHostsFile={}", known.display()))
-            .arg("-i")
-            .arg(&key)
-            .arg(format!("root@{}", n.ip()))
-            .arg("hostname")
-            .output()
-            .unwrap();
+        let out = ssh(&key, &known, &n.ip().to_string(), "hostname");
         assert!(
             out.status.success(),
             "ssh {}: {}",
@@ -103,21 +109,7 @@ pub fn ssh_reaches_every_node_with_pinned_keys(ctx: &Ctx) {
         stor1_key.join(" ")
     );
     std::fs::write(wrong.path(), forged).unwrap();
-    let out = Command::new("ssh")
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-        ])
-        .arg(format!("UserKnownHostsFile={}", wrong.path().display()))
-        .arg("-i")
-        .arg(&key)
-        .arg(format!("root@{}", NODES[0].ip()))
-        .arg("true")
-        .output()
-        .unwrap();
+    let out = ssh(&key, wrong.path(), &NODES[0].ip().to_string(), "true");
     assert!(!out.status.success(), "a changed host key must be refused");
 }
 

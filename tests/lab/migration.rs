@@ -5,7 +5,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use twofold::error::Error;
-use twofold::hypervisor::{HostConn, LifecycleKind, MigrationCancel, VmState};
+use twofold::hypervisor::{HostConn, LifecycleKind, MigrationCancel, MigrationStats, VmState};
+use twofold::inventory::Inventory;
 use twofold::lab::{checker, console::unix_ms, DEMO_VM, MAX_GAP_MS};
 use twofold::progress::NoProgress;
 use twofold::vm;
@@ -27,6 +28,18 @@ fn demo_host(ctx: &Ctx) -> String {
         list.vms
     );
     on[0].host.clone()
+}
+
+/// Migrate through the engine, as the CLI and the app do.
+fn migrate(ctx: &Ctx, inv: &Inventory, vm: &str, to: &str) -> twofold::Result<MigrationStats> {
+    vm::migrate_blocking(
+        &ctx.hosts,
+        inv,
+        vm,
+        to,
+        &NoProgress,
+        &MigrationCancel::new(),
+    )
 }
 
 fn other(host: &str) -> &'static str {
@@ -110,16 +123,7 @@ pub fn bad_input_changes_nothing(ctx: &Ctx) {
     }
     let before = snapshot(ctx);
     let inv = ctx.inventory();
-    let mig = |vm: &str, to: &str| {
-        vm::migrate_blocking(
-            &ctx.hosts,
-            &inv,
-            vm,
-            to,
-            &NoProgress,
-            &MigrationCancel::new(),
-        )
-    };
+    let mig = |vm: &str, to: &str| migrate(ctx, &inv, vm, to);
     match mig("no-such-vm", "host2") {
         Err(Error::UnknownVm { name, .. }) => assert_eq!(name, "no-such-vm"),
         other => panic!("unknown VM: {other:?}"),
@@ -213,14 +217,7 @@ pub fn target_host_down_is_refused(ctx: &Ctx) {
         "only the target's libvirtd stops"
     );
     let inv = ctx.inventory();
-    let r = vm::migrate_blocking(
-        &ctx.hosts,
-        &inv,
-        DEMO_VM,
-        target,
-        &NoProgress,
-        &MigrationCancel::new(),
-    );
+    let r = migrate(ctx, &inv, DEMO_VM, target);
     let out = ctx.cli(&["vm", "migrate", DEMO_VM, "--to", target]);
     // Bring it back before asserting, so a failure here does not break later tests.
     ctx.lab
@@ -260,15 +257,8 @@ pub fn ten_round_trips_lose_nothing(ctx: &Ctx) {
     for round in 1..=10 {
         let to = other(&on);
         let t0 = unix_ms();
-        let stats = vm::migrate_blocking(
-            &ctx.hosts,
-            &inv,
-            DEMO_VM,
-            to,
-            &NoProgress,
-            &MigrationCancel::new(),
-        )
-        .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let stats =
+            migrate(ctx, &inv, DEMO_VM, to).unwrap_or_else(|e| panic!("round {round}: {e}"));
         assert_eq!(stats.to, to);
         assert!(
             stats.downtime_ms.is_some(),
@@ -337,15 +327,7 @@ pub fn lifecycle_events_follow_migration(ctx: &Ctx) {
     let (tx, rx) = mpsc::channel();
     let _sub = dest.subscribe_lifecycle_blocking(tx).unwrap();
     let inv = ctx.inventory();
-    vm::migrate_blocking(
-        &ctx.hosts,
-        &inv,
-        DEMO_VM,
-        to,
-        &NoProgress,
-        &MigrationCancel::new(),
-    )
-    .unwrap();
+    migrate(ctx, &inv, DEMO_VM, to).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut kinds = Vec::new();
     while Instant::now() < deadline {
