@@ -25,17 +25,19 @@ step() {
   local name=$1; shift
   echo "=== $name"
   local log="$LOG_DIR/$name.log"
+  local t0=$SECONDS
   "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
-  # cargo test / custom harness: "test result: ok. N passed; M failed"; vitest: "Tests  N passed (N)";
-  # plain "N passed, M failed".
-  local p f
-  p=$(grep -aoE '([0-9]+) passed' "$log" | awk '{s+=$1} END {print s+0}')
-  f=$(grep -aoE '([0-9]+) failed' "$log" | awk '{s+=$1} END {print s+0}')
+  local p f counted
+  # Only the runners' summary lines: cargo's "test result:", Vitest's "Tests  N passed",
+  # and the plain "N passed, M failed".
+  counted=$(sed -E 's/\x1b\[[0-9;]*m//g' "$log" | grep -aE '^test result:|^ *Tests +[0-9]|^[0-9]+ passed, [0-9]+ failed' || true)
+  p=$(echo "$counted" | grep -aoE '([0-9]+) passed' | awk '{s+=$1} END {print s+0}')
+  f=$(echo "$counted" | grep -aoE '([0-9]+) failed' | awk '{s+=$1} END {print s+0}')
   if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
   passed=$((passed + p)); failed=$((failed + f))
   if [ "$rc" != 0 ]; then failures+=("$name"); fi
-  echo "=== $name: exit $rc ($p passed, $f failed)"
+  echo "=== $name: exit $rc ($p passed, $f failed) in $((SECONDS - t0)) s"
 }
 
 step fmt cargo fmt --all -- --check

@@ -29,7 +29,9 @@ step "building the front end (ui/dist)"
 ) >&2 || fail "front-end build failed"
 
 step "building the app"
-cargo build -p twofold-desktop >&2 || fail "cargo build -p twofold-desktop failed"
+# The whole workspace, as installer/test.sh builds it: building one package alone resolves other
+# features for the shared dependencies and would compile the WebKit stack a second time.
+cargo build --workspace --bins --examples >&2 || fail "cargo build of the app failed"
 
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps \
     | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))') \
@@ -44,7 +46,7 @@ DB="$TMP/twofold.db"
 REPORT="$TMP/report.json"
 
 step "seeding $DB"
-cargo run -q -p twofold-desktop --example seed-inventory -- "$DB" >&2 || fail "seeding the inventory failed"
+"$TARGET_DIR/debug/examples/seed-inventory" "$DB" >&2 || fail "seeding the inventory failed"
 
 # ---- run ----------------------------------------------------------------------------------------
 # Xvfb has no GPU. Here (Debian 12, WebKitGTK 2.4x, as root) the window renders without these, but
