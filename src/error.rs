@@ -27,8 +27,29 @@ pub enum Error {
     #[error("VM '{vm}' is running on more than one host ({hosts}); two copies must never run. Stop the copy that should not run (virsh destroy on that host), then try again")]
     VmOnSeveralHosts { vm: String, hosts: String },
 
-    #[error("host {host} is unreachable: {detail}. Check that the machine is on and that its libvirt daemon and SSH server run")]
+    #[error("{host} is unreachable: {detail}. Check that the machine is on and on the network, and that its SSH server (and, on a virtualization host, libvirt) runs")]
     HostUnreachable { host: String, detail: String },
+
+    #[error("the SSH identity of {node} changed: its host key is now {got_fingerprint}, but {expected_fingerprint} was pinned. Nothing was sent to it. This can mean that someone is intercepting the connection. If the machine was really reinstalled (or its SSH server re-keyed), check the new fingerprint on its console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and pin the new key; otherwise do not connect")]
+    HostKeyChanged {
+        node: String,
+        expected_fingerprint: String,
+        got_fingerprint: String,
+    },
+
+    #[error("{node} refused the login as '{user}'. Check the user name and the password or key; a key must be listed in that user's ~/.ssh/authorized_keys on {node}")]
+    AuthFailed { node: String, user: String },
+
+    #[error("SSH connection to {node}: {detail}")]
+    Ssh { node: String, detail: String },
+
+    #[error("{what} on {node} failed (exit status {status}): {stderr}")]
+    RemoteCommand {
+        node: String,
+        what: String,
+        status: u32,
+        stderr: String,
+    },
 
     #[error("libvirt on {host}: {op} failed: {detail}")]
     Libvirt {
@@ -77,6 +98,10 @@ impl Error {
             Error::SameHost { .. } => "same_host",
             Error::VmOnSeveralHosts { .. } => "vm_on_several_hosts",
             Error::HostUnreachable { .. } => "host_unreachable",
+            Error::HostKeyChanged { .. } => "host_key_changed",
+            Error::AuthFailed { .. } => "auth_failed",
+            Error::Ssh { .. } => "ssh",
+            Error::RemoteCommand { .. } => "remote_command",
             Error::Libvirt { .. } => "libvirt",
             Error::Migration { .. } => "migration_failed",
             Error::Inventory { .. } => "inventory",

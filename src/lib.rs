@@ -6,6 +6,7 @@ pub mod error;
 pub mod hypervisor;
 pub mod inventory;
 pub mod lab;
+pub mod node;
 pub mod nodes;
 pub mod platform;
 pub mod progress;

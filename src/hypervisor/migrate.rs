@@ -22,6 +22,15 @@ use crate::progress::Progress;
 
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
+/// The pause Twofold asks QEMU to aim for at the final hand-over. QEMU's default limit is 300 ms;
+/// measured in the lab (128 MiB guest writing to disk every 50 ms), 50 ms cut the median downtime
+/// from about 250-350 ms to about 150 ms at no cost in total migration time.
+pub const TARGET_DOWNTIME_MS: u64 = 50;
+/// A VM that dirties memory faster than it can be copied never gets under a tight limit. After
+/// [`CONVERGE_GRACE`] the limit is relaxed to this, so such a migration still finishes.
+pub const RELAXED_DOWNTIME_MS: u64 = 500;
+pub const CONVERGE_GRACE: Duration = Duration::from_secs(15);
+
 /// The flags of every Twofold migration (see the module documentation).
 const MIGRATE_FLAGS: u32 = sys::VIR_MIGRATE_LIVE
     | sys::VIR_MIGRATE_PEER2PEER
@@ -211,12 +220,16 @@ impl HostConn {
             &format!("migrating {vm} from {} to {}", self.host, dest.name),
             None,
         );
+        // Wraps <https://libvirt.org/html/libvirt-libvirt-domain.html#virDomainMigrateSetMaxDowntime>.
+        if let Err(e) = dom.migrate_set_max_downtime(TARGET_DOWNTIME_MS, 0) {
+            tracing::warn!("keeping QEMU's default downtime limit: {}", e.message());
+        }
         let done = AtomicBool::new(false);
         let started = Instant::now();
         let (result, aborted) = std::thread::scope(|s| {
             let poller = std::thread::Builder::new()
                 .name("migration-poll".into())
-                .spawn_scoped(s, || poll_job(&dom, progress, cancel, &done));
+                .spawn_scoped(s, || poll_job(&dom, progress, cancel, &done, started));
             if let Err(e) = &poller {
                 tracing::warn!("no progress for this migration: cannot start its poll thread: {e}");
             }
@@ -300,8 +313,10 @@ fn poll_job(
     progress: &dyn Progress,
     cancel: &MigrationCancel,
     done: &AtomicBool,
+    started: Instant,
 ) -> bool {
     let mut aborted = false;
+    let mut relaxed = false;
     let mut last: Option<(u64, Option<u64>)> = None;
     loop {
         // Sleep in short steps so the migration's end is not held up by a whole interval.
@@ -320,6 +335,15 @@ fn poll_job(
                 }
                 // No job yet (the call is still starting) or too late: try again next round.
                 Err(e) => tracing::debug!("abort not accepted yet: {}", e.message()),
+            }
+        }
+        if !relaxed && started.elapsed() > CONVERGE_GRACE {
+            relaxed = true;
+            match dom.migrate_set_max_downtime(RELAXED_DOWNTIME_MS, 0) {
+                Ok(()) => progress.message(&format!(
+                    "the VM changes its memory about as fast as it can be copied: allowing a pause of up to {RELAXED_DOWNTIME_MS} ms so the migration can finish"
+                )),
+                Err(e) => tracing::warn!("cannot relax the downtime limit: {}", e.message()),
             }
         }
         match ffi::job_stats(dom, false) {

@@ -287,6 +287,11 @@ impl Lab {
         require_root("twofold lab down")?;
         progress.begin("tearing the lab down", None);
         self.stop_console_server();
+        // Console logs belong to the guests of this lab; a new lab starts with none.
+        let console = self.console_dir();
+        if console.exists() {
+            std::fs::remove_dir_all(&console).ctx(|| format!("removing {}", console.display()))?;
+        }
         node::kill_all(self);
         for ns in node::lab_netns() {
             cmd::ok("ip", &["netns", "del", &ns]);
