@@ -3,8 +3,10 @@
 # packages (from the committed lock file) and cargo components. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
-rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+# clippy and rustfmt come with the toolchain on the machines Twofold is built on; add them only
+# where they are missing (that needs the toolchain's own download server).
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 if [ -f ui/package-lock.json ]; then
   if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
     (cd ui && npm ci --no-audit --no-fund)
