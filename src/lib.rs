@@ -10,6 +10,7 @@ pub mod node;
 pub mod nodes;
 pub mod platform;
 pub mod progress;
+pub mod provision;
 pub mod vm;
 
 pub use error::{Error, Result};

@@ -1,0 +1,12 @@
+//! The setup wizard's engine: from the node list to a platform. It checks the machines first
+//! ([`preflight`]), sizes the hosts for N+1 against the VMs to protect ([`sizing`]), and later
+//! plans and applies the changes.
+
+pub mod preflight;
+pub mod sizing;
+
+pub use preflight::{
+    check_peers, run_check, run_preflight, CheckId, CheckResult, NodeFacts, PreflightOptions,
+    PreflightReport, RoleLimits, Status,
+};
+pub use sizing::{size, SizingInput, SizingParams, SizingReport};
