@@ -26,6 +26,10 @@ mount --bind "$DIR/var-lib-twofold" /var/lib/twofold
 mount --bind "$DIR/root" /root
 mount --bind "$DIR/etc-libvirt" /etc/libvirt
 mount --bind "$DIR/hosts" /etc/hosts
+# A bare node has root's password of the lab (a machine just installed).
+if [ -e "$DIR/shadow" ]; then
+  mount --bind "$DIR/shadow" /etc/shadow
+fi
 mount --bind "$DIR/var-lib-glusterd" /var/lib/glusterd
 mount --bind "$DIR/srv" /srv
 mkdir -p /var/log/libvirt/qemu /var/log/glusterfs /var/lib/libvirt/qemu /var/lib/twofold/store

@@ -260,9 +260,9 @@ impl Lab {
         // Host keys and root keys are made before any node starts, so every node's known_hosts
         // pins every other node from the start.
         for n in NODES {
-            node::prepare_dir(self, &n, hide_kvm)?;
+            node::prepare_dir(self, &n, hide_kvm, opts.bare)?;
         }
-        node::write_trust(self)?;
+        node::write_trust(self, opts.bare)?;
         node::ensure_bridge()?;
         for (i, n) in NODES.iter().enumerate() {
             node::create_netns(n)?;
@@ -372,7 +372,8 @@ impl Lab {
                 address: n.ip().to_string(),
                 ssh_port: 22,
                 user: "root".into(),
-                key: Some(self.admin_key()),
+                // Bare nodes take a password until provisioning installs Twofold's key.
+                key: (!self.dir.join("bare").exists()).then(|| self.admin_key()),
                 host_key,
             });
         }
@@ -406,6 +407,11 @@ impl Lab {
         full.extend(args.iter().map(|s| s.to_string()));
         let refs: Vec<&str> = full.iter().map(String::as_str).collect();
         cmd::run("nsenter", &refs).map_err(|e| Error::Lab(format!("on {node}: {e}")))
+    }
+
+    /// The root password of bare lab nodes (`lab up --bare`), for first contact by provisioning.
+    pub fn root_password(&self) -> Result<String> {
+        node::root_password(self)
     }
 
     /// PIDs of a node's processes named `comm`. The lab's nodes share this machine's PID

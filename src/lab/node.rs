@@ -2,6 +2,7 @@
 //! (node-init.sh becomes its anchor process) and stopping every process it has.
 
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,7 +32,7 @@ fn keygen(path: &Path, comment: &str) -> Result<()> {
 }
 
 /// A fresh state folder: sshd config and host key, root's key pair, a private /etc/libvirt.
-pub fn prepare_dir(lab: &Lab, n: &LabNode, hide_kvm: bool) -> Result<()> {
+pub fn prepare_dir(lab: &Lab, n: &LabNode, hide_kvm: bool, bare: bool) -> Result<()> {
     let dir = lab.node_dir(n.name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).ctx(|| format!("removing old {}", dir.display()))?;
@@ -41,10 +42,16 @@ pub fn prepare_dir(lab: &Lab, n: &LabNode, hide_kvm: bool) -> Result<()> {
     }
     set_mode(&dir.join("root/.ssh"), 0o700)?;
     keygen(&dir.join("ssh/ssh_host_ed25519_key"), n.name)?;
-    keygen(
-        &dir.join("root/.ssh/id_ed25519"),
-        &format!("root@{}", n.name),
-    )?;
+    if bare {
+        // A bare node is a freshly installed machine: root logs in with a password, and
+        // provisioning brings the keys.
+        write_shadow(lab, &dir)?;
+    } else {
+        keygen(
+            &dir.join("root/.ssh/id_ed25519"),
+            &format!("root@{}", n.name),
+        )?;
+    }
     std::fs::write(dir.join("init.sh"), NODE_INIT).ctx(|| "writing node-init.sh".into())?;
     if hide_kvm {
         std::fs::write(dir.join("hide-kvm"), b"").ctx(|| "writing hide-kvm".into())?;
@@ -54,10 +61,12 @@ pub fn prepare_dir(lab: &Lab, n: &LabNode, hide_kvm: bool) -> Result<()> {
         dir.join("sshd_config"),
         format!(
             "ListenAddress {ip}\nPort 22\nHostKey {d}/ssh/ssh_host_ed25519_key\nPidFile /run/sshd.pid\n\
-             PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+             PermitRootLogin {root_login}\nPasswordAuthentication {password}\nKbdInteractiveAuthentication no\n\
              PubkeyAuthentication yes\nAuthorizedKeysFile .ssh/authorized_keys\nUsePAM no\nStrictModes no\n\
              UseDNS no\nSubsystem sftp /usr/lib/openssh/sftp-server\n",
-            ip = n.ip()
+            ip = n.ip(),
+            root_login = if bare { "yes" } else { "prohibit-password" },
+            password = if bare { "yes" } else { "no" },
         ),
     )
     .ctx(|| "writing sshd_config".into())?;
@@ -110,7 +119,7 @@ pub fn prepare_dir(lab: &Lab, n: &LabNode, hide_kvm: bool) -> Result<()> {
 
 /// Every node trusts the admin key; hosts trust each other's root keys (peer-to-peer migration);
 /// every node and the admin pin every node's host key; names resolve through a lab /etc/hosts.
-pub fn write_trust(lab: &Lab) -> Result<()> {
+pub fn write_trust(lab: &Lab, bare: bool) -> Result<()> {
     let admin_pub = read_trim(&lab.admin_key().with_extension("pub"))?;
     let mut known = String::new();
     let mut hosts = String::from("127.0.0.1 localhost\n");
@@ -123,6 +132,13 @@ pub fn write_trust(lab: &Lab) -> Result<()> {
     std::fs::write(lab.known_hosts(), &known).ctx(|| "writing known_hosts".into())?;
     for n in NODES {
         let dir = lab.node_dir(n.name);
+        std::fs::write(dir.join("hosts"), &hosts).ctx(|| "writing a node's hosts".into())?;
+        if bare {
+            // Nothing trusted yet: provisioning installs keys and pins host keys.
+            std::fs::write(dir.join("root/.ssh/authorized_keys"), "")
+                .ctx(|| "writing authorized_keys".into())?;
+            continue;
+        }
         let mut auth = format!("{admin_pub}\n");
         if n.role == Role::Host {
             for peer in NODES.iter().filter(|p| p.role == Role::Host) {
@@ -136,7 +152,6 @@ pub fn write_trust(lab: &Lab) -> Result<()> {
             .ctx(|| "writing authorized_keys".into())?;
         std::fs::write(dir.join("root/.ssh/known_hosts"), &known)
             .ctx(|| "writing a node's known_hosts".into())?;
-        std::fs::write(dir.join("hosts"), &hosts).ctx(|| "writing a node's hosts".into())?;
     }
     Ok(())
 }
@@ -386,4 +401,71 @@ fn set_mode(p: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
         .ctx(|| format!("setting permissions of {}", p.display()))
+}
+
+/// The lab's root password for bare nodes (made once, kept 0600 in the lab folder).
+pub fn root_password(lab: &Lab) -> Result<String> {
+    let path = lab.dir.join("root-password");
+    if let Ok(p) = std::fs::read_to_string(&path) {
+        if !p.trim().is_empty() {
+            return Ok(p.trim().to_string());
+        }
+    }
+    let password = uuid::Uuid::new_v4().simple().to_string()[..20].to_string();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .ctx(|| format!("writing {}", path.display()))?;
+    use std::io::Write;
+    f.write_all(password.as_bytes())
+        .ctx(|| format!("writing {}", path.display()))?;
+    Ok(password)
+}
+
+/// A private /etc/shadow for a bare node: the machine's, with root's password set to the lab's.
+fn write_shadow(lab: &Lab, dir: &Path) -> Result<()> {
+    use std::io::Write;
+    let password = root_password(lab)?;
+    let mut child = Command::new("openssl")
+        .args(["passwd", "-6", "-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Lab(format!("cannot run openssl to hash the lab password: {e}")))?;
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .ctx(|| "hashing the lab password".into())?;
+    let out = child
+        .wait_with_output()
+        .ctx(|| "hashing the lab password".into())?;
+    let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || !hash.starts_with("$6$") {
+        return Err(Error::Lab("openssl did not hash the lab password".into()));
+    }
+    let shadow = std::fs::read_to_string("/etc/shadow").ctx(|| "reading /etc/shadow".into())?;
+    let mut text = String::new();
+    for line in shadow.lines() {
+        let mut fields: Vec<&str> = line.split(':').collect();
+        if fields.first() == Some(&"root") && fields.len() > 2 {
+            fields[1] = &hash;
+        }
+        text.push_str(&fields.join(":"));
+        text.push('\n');
+    }
+    let path = dir.join("shadow");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o640)
+        .open(&path)
+        .ctx(|| format!("writing {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .ctx(|| format!("writing {}", path.display()))
 }

@@ -5,6 +5,7 @@
 //! every test, and torn down at the end even when tests fail: libtest has no global teardown.
 //! Run as root: `cargo test --test lab [FILTER]`. `TWOFOLD_KEEP_LAB=1` leaves the lab up.
 
+mod bare;
 mod fixture;
 mod lab_nodes;
 mod migration;
@@ -74,6 +75,10 @@ const TESTS: &[(&str, TestFn)] = &[
     (
         "migration::lifecycle_events_follow_migration",
         migration::lifecycle_events_follow_migration,
+    ),
+    (
+        "bare::bare_nodes_run_only_sshd_and_take_a_password",
+        bare::bare_nodes_run_only_sshd_and_take_a_password,
     ),
     (
         "teardown::down_after_crash_halfway_leaves_nothing",
