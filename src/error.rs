@@ -85,6 +85,22 @@ pub enum Error {
 
     #[error("{what} needs root; run it again with sudo")]
     NeedsRoot { what: String },
+
+    /// A setup step failed; `cause` is the code of the error behind it, for front ends that
+    /// branch on it, and `detail` already says what to do.
+    #[error("setup step '{step}' on {node} failed: {detail}")]
+    StepFailed {
+        step: String,
+        node: String,
+        cause: String,
+        detail: String,
+    },
+
+    #[error("setup step '{step}' on {node} ran without an error, but checking afterwards shows that its result is not there. What it did was undone where possible. Something on {node} may be reverting the change (another management tool?); check {node}, then run the setup again")]
+    StepNotEffective { step: String, node: String },
+
+    #[error("{what} was cancelled between two steps; nothing is left half-done. Run it again to continue where it stopped")]
+    Cancelled { what: String },
 }
 
 impl Error {
@@ -109,6 +125,9 @@ impl Error {
             Error::Lab(_) => "lab",
             Error::Io { .. } => "io",
             Error::NeedsRoot { .. } => "needs_root",
+            Error::StepFailed { .. } => "step_failed",
+            Error::StepNotEffective { .. } => "step_not_effective",
+            Error::Cancelled { .. } => "cancelled",
         }
     }
 

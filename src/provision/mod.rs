@@ -2,7 +2,10 @@
 //! ([`preflight`]), sizes the hosts for N+1 against the VMs to protect ([`sizing`]), and later
 //! plans and applies the changes.
 
+pub mod apply;
+pub mod plan;
 pub mod preflight;
+pub mod setup;
 pub mod sizing;
 
 pub use preflight::{
