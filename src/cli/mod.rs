@@ -4,6 +4,7 @@
 mod demo;
 mod lab;
 mod progress;
+mod setup;
 mod vm;
 
 use std::path::PathBuf;
@@ -33,6 +34,9 @@ enum Command {
     /// Virtual machines on the platform's hosts.
     #[command(subcommand)]
     Vm(vm::VmCmd),
+    /// Set the platform up on its four machines: plan, apply, verify.
+    #[command(subcommand)]
+    Setup(setup::SetupCmd),
     /// Bring the lab up, boot the demo guest and migrate it back and forth, proving it lost nothing.
     Demo(demo::DemoArgs),
 }
@@ -50,6 +54,7 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Lab(c) => lab::run(&cli, c),
         Command::Vm(c) => vm::run(&cli, c),
+        Command::Setup(c) => setup::run(&cli, c),
         Command::Demo(a) => demo::run(&cli, a),
     };
     match result {

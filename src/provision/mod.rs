@@ -3,6 +3,7 @@
 //! plans and applies the changes.
 
 pub mod apply;
+pub mod connect;
 pub mod plan;
 pub mod preflight;
 pub mod setup;

@@ -9,6 +9,7 @@ mod bare;
 mod fixture;
 mod lab_nodes;
 mod migration;
+mod setup;
 mod teardown;
 
 use std::panic::AssertUnwindSafe;
@@ -79,6 +80,10 @@ const TESTS: &[(&str, TestFn)] = &[
     (
         "bare::bare_nodes_run_only_sshd_and_take_a_password",
         bare::bare_nodes_run_only_sshd_and_take_a_password,
+    ),
+    (
+        "setup::provisions_bare_nodes_and_refuses_bad_input",
+        setup::provisions_bare_nodes_and_refuses_bad_input,
     ),
     (
         "teardown::down_after_crash_halfway_leaves_nothing",

@@ -1,0 +1,267 @@
+//! Provisioning the lab from bare nodes (nothing but sshd) with `twofold setup`: bad input first
+//! (each refused with nothing changed on any node), then plan, apply, verify, a second apply that
+//! changes nothing, and the disk leases refusing a second copy of a running VM.
+
+use std::path::{Path, PathBuf};
+
+use twofold::hypervisor::HostConn;
+use twofold::lab::guest::{self, GuestSpec};
+use twofold::lab::{UpOptions, NODES};
+use twofold::progress::NoProgress;
+use twofold::provision::setup::STORE;
+
+use crate::Ctx;
+
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// What provisioning would change on a node, to prove a refused request changed nothing.
+fn node_state(ctx: &Ctx) -> Vec<String> {
+    NODES
+        .iter()
+        .map(|n| {
+            let files = ctx
+                .lab
+                .exec_output(
+                    n.name,
+                    &[
+                        "sh",
+                        "-c",
+                        "cat ~/.ssh/authorized_keys /etc/hosts /etc/fstab 2>&1; ls -a /srv/twofold/bricks 2>&1; mountpoint /var/lib/twofold/store 2>&1; true",
+                    ],
+                )
+                .unwrap();
+            let daemons: Vec<usize> = ["glusterd", "libvirtd", "virtlockd"]
+                .iter()
+                .map(|d| ctx.lab.daemon_pids(n.name, d).unwrap().len())
+                .collect();
+            format!("{}: {files} {daemons:?}", n.name)
+        })
+        .collect()
+}
+
+fn setup(ctx: &Ctx, db: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(&ctx.twofold)
+        .arg("--db")
+        .arg(db)
+        .arg("setup")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn provisions_bare_nodes_and_refuses_bad_input(ctx: &Ctx) {
+    let opts = UpOptions {
+        bare: true,
+        twofold_exe: ctx.twofold.clone(),
+        inventory: None,
+    };
+    ctx.lab.up(&opts, &NoProgress).unwrap();
+    let f = Files {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let db = f.path("twofold.db");
+    let nodes = f.path("nodes.toml");
+    let list = ctx.lab.node_list().unwrap();
+    std::fs::write(&nodes, list.to_toml()).unwrap();
+    let pw = f.path("password");
+    std::fs::write(&pw, ctx.lab.root_password().unwrap()).unwrap();
+    let wrong_pw = f.path("wrong-password");
+    std::fs::write(&wrong_pw, "not-the-password").unwrap();
+    let nodes_s = nodes.to_str().unwrap();
+
+    let before = node_state(ctx);
+    // Wrong password.
+    let out = setup(
+        ctx,
+        &db,
+        &[
+            "apply",
+            "--nodes",
+            nodes_s,
+            "--password-file",
+            wrong_pw.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("refused the login"),
+        "{}",
+        stderr(&out)
+    );
+    // A changed host key: stor2's key pinned for host1.
+    let mut forged = list.clone();
+    forged.nodes[0].host_key = list.nodes[3].host_key.clone();
+    let forged_file = f.path("forged.toml");
+    std::fs::write(&forged_file, forged.to_toml()).unwrap();
+    let out = setup(
+        ctx,
+        &db,
+        &[
+            "apply",
+            "--nodes",
+            forged_file.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("identity of host1 changed"),
+        "{}",
+        stderr(&out)
+    );
+    // An unreachable address (a lab address no node has).
+    let mut gone = list.clone();
+    gone.nodes[1].address = "10.251.77.99".into();
+    let gone_file = f.path("gone.toml");
+    std::fs::write(&gone_file, gone.to_toml()).unwrap();
+    let out = setup(
+        ctx,
+        &db,
+        &[
+            "apply",
+            "--nodes",
+            gone_file.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("unreachable"), "{}", stderr(&out));
+    // The same machine twice.
+    let mut dup = list.clone();
+    dup.nodes[1].address = dup.nodes[0].address.clone();
+    let dup_file = f.path("dup.toml");
+    std::fs::write(&dup_file, dup.to_toml()).unwrap();
+    let out = setup(
+        ctx,
+        &db,
+        &[
+            "apply",
+            "--nodes",
+            dup_file.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("same address"), "{}", stderr(&out));
+    // A node list that is not one.
+    let junk = f.path("junk.toml");
+    std::fs::write(&junk, "this is not = [a node list").unwrap();
+    let out = setup(ctx, &db, &["plan", "--nodes", junk.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not a valid node list"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        before,
+        node_state(ctx),
+        "a refused setup must change nothing on any node"
+    );
+
+    // Plan, apply, verify, apply again.
+    let out = setup(
+        ctx,
+        &db,
+        &[
+            "plan",
+            "--nodes",
+            nodes_s,
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Create the replicated VM store"), "{text}");
+    assert_eq!(before, node_state(ctx), "plan changes nothing");
+    let t = std::time::Instant::now();
+    let out = setup(
+        ctx,
+        &db,
+        &[
+            "apply",
+            "--nodes",
+            nodes_s,
+            "--password-file",
+            pw.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    println!(
+        "  provisioned the bare lab in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["changed"].as_u64().unwrap() > 10, "{report}");
+    // From now on Twofold's own key is enough: no password.
+    let out = setup(ctx, &db, &["verify", "--nodes", nodes_s]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+    let out = setup(ctx, &db, &["apply", "--nodes", nodes_s, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        again["changed"].as_u64(),
+        Some(0),
+        "a second apply changes nothing: {again}"
+    );
+    let inv = twofold::inventory::Inventory::open(&db).unwrap();
+    assert_eq!(inv.nodes().unwrap().len(), 4);
+
+    leases_refuse_a_second_copy(ctx, &db);
+}
+
+/// A VM running on host1 cannot be started on host2: its disk's lease is held.
+fn leases_refuse_a_second_copy(ctx: &Ctx, db: &Path) {
+    let inv = twofold::inventory::Inventory::open(db).unwrap();
+    let hosts = twofold::platform::host_targets(&inv).unwrap();
+    let assets = guest::build_assets(&ctx.lab.guest_cache(), &NoProgress).unwrap();
+    let dtype = guest::detect_domain_type(&ctx.lab.guest_cache(), &assets);
+    let disk = PathBuf::from(format!("{STORE}/lease-test.qcow2"));
+    let cmd = guest::create_disk_command(&disk, 16);
+    let refs: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    ctx.lab.exec_output("host1", &refs).unwrap();
+    let spec = GuestSpec::new(
+        "lease-test",
+        &assets,
+        &disk,
+        twofold::lab::console_addr(),
+        dtype,
+    );
+    let xml = guest::domain_xml(&spec);
+    let h1 = HostConn::open_blocking(&hosts[0]).unwrap();
+    let h2 = HostConn::open_blocking(&hosts[1]).unwrap();
+    h1.define_blocking(&xml).unwrap();
+    h1.start_blocking("lease-test").unwrap();
+    h2.define_blocking(&xml).unwrap();
+    let second = h2.start_blocking("lease-test");
+    let _ = h1.destroy_blocking("lease-test");
+    let _ = h1.undefine_blocking("lease-test");
+    let _ = h2.destroy_blocking("lease-test");
+    let _ = h2.undefine_blocking("lease-test");
+    let err = second
+        .expect_err("the second copy must be refused")
+        .to_string();
+    assert!(err.to_lowercase().contains("lock"), "{err}");
+}
