@@ -27,7 +27,7 @@ mount --bind "$DIR/root" /root
 mount --bind "$DIR/etc-libvirt" /etc/libvirt
 mount --bind "$DIR/hosts" /etc/hosts
 # Provisioning writes /etc/fstab; the machine's own must stay untouched.
-cp /etc/fstab "$DIR/fstab"
+[ -e "$DIR/fstab" ] || cp /etc/fstab "$DIR/fstab"
 mount --bind "$DIR/fstab" /etc/fstab
 # A bare node has root's password of the lab (a machine just installed).
 if [ -e "$DIR/shadow" ]; then

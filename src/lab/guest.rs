@@ -904,7 +904,7 @@ pub fn domain_xml(spec: &GuestSpec) -> String {
          migration on shared storage; io='native' is only valid together with cache='none'.
          Checked on the lab's GlusterFS FUSE mount: O_DIRECT and native AIO are accepted there. -->
     <disk type='file' device='disk'>
-      <driver name='qemu' type='{format}' cache='none' io='native'/>
+      <driver name='qemu' type='{format}' cache='none' io='native' error_policy='stop'/>
       <source file='{disk}'/>
       <target dev='vda' bus='virtio'/>
     </disk>

@@ -198,7 +198,8 @@ impl Lab {
         let text = std::fs::read_to_string(self.node_dir(name).join("anchor.pid")).ok()?;
         let pid: u32 = text.trim().parse().ok()?;
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-        (comm.trim() == "sleep").then_some(pid)
+        // A killed anchor can stay a zombie where nothing reaps orphans: it is still dead.
+        (comm.trim() == "sleep" && !node::is_zombie(pid)).then_some(pid)
     }
 
     /// Bring the lab up (see the module docs). Returns its status.
@@ -409,6 +410,43 @@ impl Lab {
         cmd::run("nsenter", &refs).map_err(|e| Error::Lab(format!("on {node}: {e}")))
     }
 
+    /// Power a node off as a power cut would: every process of the node killed at once, its
+    /// network link down (peers get no goodbye and must notice by themselves).
+    pub fn power_off(&self, node: &str) -> Result<()> {
+        require_root("powering a lab node off")?;
+        let n = lab_node(node)?;
+        cmd::run("ip", &["link", "set", &n.veth(), "down"])?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut pids = node::netns_pids(&n.netns());
+            pids.extend(self.anchor_pid(node));
+            if pids.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Lab(format!(
+                    "{node} would not power off: processes {pids:?} survive"
+                )));
+            }
+            node::signal_pids(&pids, "-KILL");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Power a node back on: link up, its init again with the state it had on disk (GlusterFS
+    /// state, bricks, keys); daemons start as at boot of its kind (on a bare node: sshd only).
+    pub fn power_on(&self, node: &str) -> Result<()> {
+        require_root("powering a lab node on")?;
+        let n = lab_node(node)?;
+        if self.anchor_pid(node).is_some() {
+            return Ok(());
+        }
+        let bare = self.dir.join("bare").exists();
+        cmd::run("ip", &["link", "set", &n.veth(), "up"])?;
+        node::spawn(self, &n, bare)?;
+        node::wait_ready(self, &n, bare)
+    }
+
     /// The root password of bare lab nodes (`lab up --bare`), for first contact by provisioning.
     pub fn root_password(&self) -> Result<String> {
         node::root_password(self)
@@ -454,7 +492,8 @@ impl Lab {
             .then_some(pid)
     }
 
-    fn ensure_console_server(&self, exe: &Path, progress: &dyn Progress) -> Result<()> {
+    /// Start the console server that collects guests' serial output, unless it runs.
+    pub fn ensure_console_server(&self, exe: &Path, progress: &dyn Progress) -> Result<()> {
         if self.console_pid().is_some() {
             return Ok(());
         }

@@ -289,12 +289,26 @@ pub fn lab_links() -> Vec<String> {
         .collect()
 }
 
+/// Live processes in a network namespace. Zombies are left out: they are dead, only waiting for
+/// a parent to reap them, and no signal moves them.
 pub fn netns_pids(ns: &str) -> Vec<u32> {
     cmd::run("ip", &["netns", "pids", ns])
         .unwrap_or_default()
         .split_whitespace()
         .filter_map(|s| s.parse().ok())
+        .filter(|p| !is_zombie(*p))
         .collect()
+}
+
+pub fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // The state follows the command name, which is in parentheses and may hold spaces.
+            s.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next().map(|st| st == "Z"))
+        })
+        .unwrap_or(false)
 }
 
 /// Every process of every lab node: those in the lab's network namespaces, and anchors whose
@@ -329,7 +343,7 @@ pub fn kill_all(lab: &Lab) {
     }
 }
 
-fn signal_pids(pids: &[u32], signal: &str) {
+pub fn signal_pids(pids: &[u32], signal: &str) {
     let mut args = vec![signal.to_string()];
     args.extend(pids.iter().map(u32::to_string));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -13,6 +13,8 @@ use crate::nodes::{NodeList, NodeSpec, Role};
 /// The replicated volume, its bricks and where hosts mount it.
 pub const VOLUME: &str = "vmstore";
 pub const BRICK: &str = "/srv/twofold/bricks/vmstore";
+/// The arbiter brick on the first host: file names and metadata only, no data.
+pub const ARBITER_BRICK: &str = "/srv/twofold/arbiter/vmstore";
 pub const STORE: &str = "/var/lib/twofold/store";
 /// virtlockd's indirect leases live on the shared store, so both hosts see the same leases.
 pub const LEASES: &str = "/var/lib/twofold/store/.leases";
@@ -30,6 +32,12 @@ const VOLUME_OPTIONS: &[(&str, &str)] = &[
     ("network.remote-dio", "disable"),
     ("performance.strict-o-direct", "on"),
     ("cluster.eager-lock", "enable"),
+    // Writes need two of the three bricks (data, data, arbiter): two halves of a split can never
+    // both write, so the copies cannot diverge.
+    ("cluster.quorum-type", "auto"),
+    // How long clients wait for a brick that vanished without closing its connections (a power
+    // cut) before going on without it; GlusterFS's own VM profile uses the same value.
+    ("network.ping-timeout", "20"),
 ];
 
 /// Start a service with systemd where it runs, else directly (a node without systemd).
@@ -182,14 +190,26 @@ pub fn build_plan(list: &NodeList, input: &SetupInput) -> Result<Plan> {
         })?;
     }
 
-    // Storage: glusterd, peers, bricks, the volume.
+    // Storage: glusterd, peers, bricks, the volume. The first host holds the volume's arbiter
+    // brick (names and metadata, no data): with three votes, losing any one node keeps the store
+    // writable, and two sides of a split can never both write (see the README's design notes).
     let (s1, s2) = (stors[0], stors[1]);
-    for s in &stors {
+    let arbiter = hosts[0];
+    let gluster_nodes = [
+        (s1, BRICK, "This node keeps a full copy of every VM disk."),
+        (s2, BRICK, "This node keeps a full copy of every VM disk."),
+        (
+            arbiter,
+            ARBITER_BRICK,
+            "This host holds the store's arbiter: no data, only the vote that breaks a tie between the two storage nodes.",
+        ),
+    ];
+    for (s, brick, role) in gluster_nodes {
         plan.push(ShellStep {
             id: format!("{}/glusterd", s.name),
             node: s.name.clone(),
             title: format!("Start the GlusterFS daemon on {}", s.name),
-            why: "glusterd manages this node's part of the replicated VM store.".into(),
+            why: format!("glusterd manages this node's part of the replicated VM store. {role}"),
             changes: vec!["starts glusterd (enabled at boot where systemd runs)".into()],
             check: "gluster --mode=script pool list >/dev/null 2>&1".into(),
             apply: format!(
@@ -204,34 +224,37 @@ pub fn build_plan(list: &NodeList, input: &SetupInput) -> Result<Plan> {
             id: format!("{}/brick", s.name),
             node: s.name.clone(),
             title: format!("Make the brick folder on {}", s.name),
-            why: "A brick is the folder where this node keeps its full copy of the VM store."
-                .into(),
-            changes: vec![format!("creates {BRICK}")],
-            check: format!("test -d {BRICK}"),
-            apply: format!("mkdir -p {BRICK}"),
+            why: format!(
+                "A brick is the folder where a node keeps its part of the VM store. {role}"
+            ),
+            changes: vec![format!("creates {brick}")],
+            check: format!("test -d {brick}"),
+            apply: format!("mkdir -p {brick}"),
             stdin: None,
             undo: None,
-            broken: format!("{BRICK} is missing"),
+            broken: format!("{brick} is missing"),
         })?;
     }
-    plan.push(ShellStep {
-        id: format!("{}/peer-{}", s1.name, s2.name),
-        node: s1.name.clone(),
-        title: format!("Join {} and {} into one storage pool", s1.name, s2.name),
-        why: "The two storage nodes must know each other before they can hold a replicated volume.".into(),
-        changes: vec![format!("gluster peer probe {}", s2.name)],
-        check: format!(
-            "gluster --mode=script pool list | grep -w {} | grep -q Connected",
-            shell_quote(&s2.name)
-        ),
-        apply: format!(
-            "gluster --mode=script peer probe {n} && for i in $(seq 100); do gluster --mode=script pool list | grep -w {n} | grep -q Connected && exit 0; sleep 0.2; done; exit 1",
-            n = shell_quote(&s2.name)
-        ),
-        stdin: None,
-        undo: None,
-        broken: format!("{} is not a connected peer of {}", s2.name, s1.name),
-    })?;
+    for peer in [s2, arbiter] {
+        plan.push(ShellStep {
+            id: format!("{}/peer-{}", s1.name, peer.name),
+            node: s1.name.clone(),
+            title: format!("Add {} to {}'s storage pool", peer.name, s1.name),
+            why: "The nodes of the VM store must know each other before they can hold a replicated volume.".into(),
+            changes: vec![format!("gluster peer probe {}", peer.name)],
+            check: format!(
+                "gluster --mode=script pool list | grep -w {} | grep -q Connected",
+                shell_quote(&peer.name)
+            ),
+            apply: format!(
+                "gluster --mode=script peer probe {n} && for i in $(seq 100); do gluster --mode=script pool list | grep -w {n} | grep -q Connected && exit 0; sleep 0.2; done; exit 1",
+                n = shell_quote(&peer.name)
+            ),
+            stdin: None,
+            undo: None,
+            broken: format!("{} is not a connected peer of {}", peer.name, s1.name),
+        })?;
+    }
     let uid_gid =
         "$(id -u libvirt-qemu 2>/dev/null || echo 64055) $(getent group kvm | cut -d: -f3)";
     let mut set_opts = format!(
@@ -255,14 +278,15 @@ pub fn build_plan(list: &NodeList, input: &SetupInput) -> Result<Plan> {
         title: format!("Create the replicated VM store on {} and {}", s1.name, s2.name),
         why: "One GlusterFS volume with a full copy of every VM disk on each storage node: either can fail and the VMs keep their disks.".into(),
         changes: vec![format!(
-            "gluster volume create {VOLUME} replica 2 {}:{BRICK} {}:{BRICK}",
-            s1.name, s2.name
+            "gluster volume create {VOLUME} replica 3 arbiter 1 {}:{BRICK} {}:{BRICK} {}:{ARBITER_BRICK}",
+            s1.name, s2.name, arbiter.name
         )],
         check: format!("gluster --mode=script volume info {VOLUME} >/dev/null 2>&1"),
         apply: format!(
-            "gluster --mode=script volume create {VOLUME} replica 2 {a}:{BRICK} {b}:{BRICK} force",
+            "gluster --mode=script volume create {VOLUME} replica 3 arbiter 1 {a}:{BRICK} {b}:{BRICK} {c}:{ARBITER_BRICK} force",
             a = s1.name,
-            b = s2.name
+            b = s2.name,
+            c = arbiter.name
         ),
         stdin: None,
         undo: Some(format!(
@@ -534,6 +558,8 @@ address = "10.0.0.22"
         }
         let pos = |id: &str| ids.iter().position(|x| x == id).unwrap();
         assert!(pos("stor1/glusterd") < pos("stor1/peer-stor2"));
+        assert!(pos("host1/glusterd") < pos("stor1/peer-host1"));
+        assert!(pos("stor1/peer-host1") < pos("stor1/volume"));
         assert!(pos("stor1/peer-stor2") < pos("stor1/volume"));
         assert!(pos("stor1/volume") < pos("stor1/volume-started"));
         assert!(pos("stor1/volume-started") < pos("host1/store-mount"));

@@ -86,6 +86,10 @@ const TESTS: &[(&str, TestFn)] = &[
         setup::provisions_bare_nodes_and_refuses_bad_input,
     ),
     (
+        "setup::storage_node_power_cut_loses_nothing",
+        setup::storage_node_power_cut_loses_nothing,
+    ),
+    (
         "teardown::down_after_crash_halfway_leaves_nothing",
         teardown::down_after_crash_halfway_leaves_nothing,
     ),

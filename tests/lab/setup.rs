@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use twofold::hypervisor::HostConn;
 use twofold::lab::guest::{self, GuestSpec};
-use twofold::lab::{UpOptions, NODES};
+use twofold::lab::{checker, UpOptions, NODES};
 use twofold::progress::NoProgress;
 use twofold::provision::setup::STORE;
 
@@ -15,6 +15,9 @@ use crate::Ctx;
 struct Files {
     dir: tempfile::TempDir,
 }
+
+/// The provisioned platform's files (inventory, node list, password), for the tests after it.
+static PROVISIONED: std::sync::Mutex<Option<Files>> = std::sync::Mutex::new(None);
 
 impl Files {
     fn path(&self, name: &str) -> PathBuf {
@@ -230,6 +233,7 @@ pub fn provisions_bare_nodes_and_refuses_bad_input(ctx: &Ctx) {
     assert_eq!(inv.nodes().unwrap().len(), 4);
 
     leases_refuse_a_second_copy(ctx, &db);
+    *PROVISIONED.lock().unwrap() = Some(f);
 }
 
 /// A VM running on host1 cannot be started on host2: its disk's lease is held.
@@ -264,4 +268,153 @@ fn leases_refuse_a_second_copy(ctx: &Ctx, db: &Path) {
         .expect_err("the second copy must be refused")
         .to_string();
     assert!(err.to_lowercase().contains("lock"), "{err}");
+}
+
+/// While a guest on the store writes, stor1 loses power: the guest sees no I/O error and loses no
+/// acknowledged record (the arbiter on host1 and stor2 keep the quorum); when stor1 is back,
+/// healing completes and both storage bricks hold identical copies.
+pub fn storage_node_power_cut_loses_nothing(ctx: &Ctx) {
+    let guard = PROVISIONED.lock().unwrap();
+    let f = guard
+        .as_ref()
+        .expect("runs after provisions_bare_nodes_and_refuses_bad_input");
+    let db = f.path("twofold.db");
+    let nodes = f.path("nodes.toml");
+    let inv = twofold::inventory::Inventory::open(&db).unwrap();
+    let hosts = twofold::platform::host_targets(&inv).unwrap();
+    ctx.lab
+        .ensure_console_server(&ctx.twofold, &NoProgress)
+        .unwrap();
+    let assets = guest::build_assets(&ctx.lab.guest_cache(), &NoProgress).unwrap();
+    let dtype = guest::detect_domain_type(&ctx.lab.guest_cache(), &assets);
+    let name = "store-test";
+    let disk = PathBuf::from(format!("{STORE}/{name}.qcow2"));
+    let cmd = guest::create_disk_command(&disk, 32);
+    let refs: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    ctx.lab.exec_output("host1", &refs).unwrap();
+    let spec = GuestSpec::new(name, &assets, &disk, twofold::lab::console_addr(), dtype);
+    let h1 = HostConn::open_blocking(&hosts[0]).unwrap();
+    h1.define_blocking(&guest::domain_xml(&spec)).unwrap();
+    h1.start_blocking(name).unwrap();
+    let log = ctx.lab.console_dir().join(format!("{name}.log"));
+    let start = twofold::lab::console::unix_ms();
+    wait_for(|| {
+        checker::check_heartbeats(&log, name, start, None)
+            .map(|r| r.max_acked >= 20)
+            .unwrap_or(false)
+    });
+
+    let cut = twofold::lab::console::unix_ms();
+    ctx.lab.power_off("stor1").unwrap();
+    // Writes wait until the clients give stor1 up (GlusterFS's ping timeout, 20 s, counted from
+    // its last answer), then go on with stor2 and the arbiter. Heartbeats never stop.
+    let acked_at_cut = checker::check_heartbeats(&log, name, start, Some(cut))
+        .unwrap()
+        .max_acked;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let resumed_ms = loop {
+        let r = checker::check_heartbeats(&log, name, cut, None).unwrap();
+        if r.max_acked > acked_at_cut + 50 {
+            break twofold::lab::console::unix_ms() - cut;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "writes did not go on without stor1: {r:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    };
+    let during = checker::check_heartbeats(&log, name, cut, None).unwrap();
+    println!(
+        "  stor1 off: writes went on after {:.1} s; {} heartbeats, largest gap {} ms, acked {} -> {}",
+        resumed_ms as f64 / 1000.0,
+        during.lines,
+        during.max_gap_ms,
+        acked_at_cut,
+        during.max_acked
+    );
+    let check = twofold::lab::check_guest_since(&ctx.lab, name, start).unwrap();
+    assert!(check.ok(), "{check}");
+
+    // stor1 comes back; setup brings its daemon back; healing makes both copies equal.
+    ctx.lab.power_on("stor1").unwrap();
+    let out = setup_apply(ctx, &db, &nodes);
+    assert!(out.status.success(), "{}", stderr(&out));
+    h1.connect()
+        .lookup_domain_by_name(name)
+        .unwrap()
+        .suspend()
+        .unwrap();
+    let healed = wait_heal(ctx);
+    let sums: Vec<String> = ["stor1", "stor2"]
+        .iter()
+        .map(|s| {
+            let brick = ctx
+                .lab
+                .node_dir(s)
+                .join("srv/twofold/bricks/vmstore")
+                .join(format!("{name}.qcow2"));
+            let out = std::process::Command::new("sha256sum")
+                .arg(&brick)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    let _ = h1.destroy_blocking(name);
+    let _ = h1.undefine_blocking(name);
+    assert!(healed, "healing did not finish within 3 minutes");
+    assert!(
+        !sums[0].is_empty() && sums[0] == sums[1],
+        "bricks differ after healing: {sums:?}"
+    );
+    let check = twofold::lab::check_guest_since(&ctx.lab, name, start).unwrap();
+    assert!(check.records.is_clean(), "{check}");
+}
+
+fn setup_apply(ctx: &Ctx, db: &Path, nodes: &Path) -> std::process::Output {
+    setup(ctx, db, &["apply", "--nodes", nodes.to_str().unwrap()])
+}
+
+fn wait_for(mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "timed out");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// Trigger healing and wait until no brick has entries left to heal (bounded).
+fn wait_heal(ctx: &Ctx) -> bool {
+    let _ = ctx.lab.exec_output(
+        "stor1",
+        &["gluster", "--mode=script", "volume", "heal", "vmstore"],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    while std::time::Instant::now() < deadline {
+        if let Ok(info) = ctx.lab.exec_output(
+            "stor1",
+            &[
+                "gluster",
+                "--mode=script",
+                "volume",
+                "heal",
+                "vmstore",
+                "info",
+            ],
+        ) {
+            let counts: Vec<&str> = info
+                .lines()
+                .filter(|l| l.starts_with("Number of entries:"))
+                .collect();
+            if counts.len() == 3 && counts.iter().all(|l| l.trim().ends_with(" 0")) {
+                return true;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+    false
 }
