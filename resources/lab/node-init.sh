@@ -53,6 +53,10 @@ case "$ROLE" in
     virtlogd -d
     virtlockd -d
     libvirtd -d -f /etc/libvirt/libvirtd.conf
+    # A host that holds the store's arbiter brick runs glusterd too (as if enabled at boot).
+    if [ -e /var/lib/glusterd/glusterd.info ]; then
+      glusterd -p /run/glusterd.pid --log-file=/var/log/glusterfs/glusterd.log
+    fi
     ;;
   bare)
     # Nothing but sshd: provisioning installs and starts the rest.

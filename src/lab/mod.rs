@@ -2,6 +2,8 @@
 //! network, mount and UTS namespaces, joined by a private bridge, each with its own sshd, so that
 //! Twofold reaches lab nodes exactly as it reaches real machines. Hosts run libvirtd, virtlogd and
 //! virtlockd with their own state and host UUID; storage nodes run glusterd with their own state.
+//! The platform on top (the replicated store, its mounts, disk leases, host trust) is made by
+//! Twofold's own provisioning engine, as on real machines; `--bare` stops before it.
 //!
 //! `up` is idempotent: a lab whose nodes are all alive is kept (and completed), anything less
 //! (a crash half-way, a node killed) is torn down and built again. `down` removes every process,
@@ -13,7 +15,6 @@ pub mod console;
 mod demo;
 pub mod guest;
 mod node;
-mod storage;
 mod verify;
 
 pub use verify::{check_guest, check_guest_since, GuestCheck, MAX_GAP_MS};
@@ -234,8 +235,7 @@ impl Lab {
         } else {
             let _ = std::fs::remove_file(&bare_marker);
             self.ensure_console_server(&opts.twofold_exe, progress)?;
-            storage::ensure_volume(self, progress)?;
-            storage::ensure_host_mounts(self, progress)?;
+            self.provision(progress)?;
             demo::ensure(self, &assets, domain_type, progress)?;
         }
         let list = self.node_list()?;
@@ -283,6 +283,49 @@ impl Lab {
         Ok(())
     }
 
+    /// Set the nodes up as a platform with Twofold's own provisioning engine (the same plan
+    /// `twofold setup apply` runs), logging in with the lab's admin key. Idempotent.
+    fn provision(&self, progress: &dyn Progress) -> Result<()> {
+        use crate::provision::{apply, connect, plan, setup};
+        let list = self.node_list()?;
+        let public = std::fs::read_to_string(self.admin_key().with_extension("pub"))
+            .ctx(|| "reading the lab's admin key".into())?;
+        let creds = connect::Credentials {
+            twofold_key: self.admin_key(),
+            password: None,
+            trust_first_contact: false,
+        };
+        let jobs = self.dir.join("setup.db");
+        // A runtime of its own on a thread of its own: `up` is blocking and may be called from
+        // inside another runtime (the desktop app).
+        std::thread::scope(|s| {
+            s.spawn(|| -> Result<()> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| Error::io("starting the provisioning runtime", e))?;
+                rt.block_on(async {
+                    let sessions = connect::connect_all(&list, &creds).await?;
+                    let plan = setup::build_plan(
+                        &list,
+                        &setup::SetupInput {
+                            twofold_public_key: public.trim().to_string(),
+                        },
+                    )?;
+                    let ctx = plan::StepCtx::new(plan::SshRunner::new(
+                        sessions.into_iter().map(|(_, s)| s),
+                    ));
+                    let report =
+                        apply::apply(&plan, &ctx, &jobs, progress, &apply::ApplyCancel::new())
+                            .await?;
+                    report.into_result().map(|_| ())
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| Err(Error::Lab("provisioning the lab panicked".into())))
+        })
+    }
+
     /// Tear everything down: processes, namespaces, veths, the bridge, node state.
     pub fn down(&self, progress: &dyn Progress) -> Result<()> {
         require_root("twofold lab down")?;
@@ -309,6 +352,9 @@ impl Lab {
         }
         let _ = std::fs::remove_file(self.nodes_file());
         let _ = std::fs::remove_file(self.dir.join("bare"));
+        for f in ["setup.db", "setup.db-wal", "setup.db-shm"] {
+            let _ = std::fs::remove_file(self.dir.join(f));
+        }
         progress.finish();
         let left = node::leftovers(self);
         if left.is_empty() {
