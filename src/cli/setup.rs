@@ -12,6 +12,7 @@ use twofold::provision::apply::{self, ApplyCancel};
 use twofold::provision::connect::{self, Credentials};
 use twofold::provision::plan::{Plan, SshRunner, StepCtx};
 use twofold::provision::setup::{build_plan, SetupInput};
+use twofold::provision::{run_preflight, size, CheckResult, PreflightOptions, SizingInput, Status};
 
 use super::progress::TermProgress;
 use super::Cli;
@@ -38,6 +39,12 @@ pub struct SetupArgs {
     /// Accept the host key of nodes the node list pins no key for, and pin it from now on.
     #[arg(long)]
     trust_first_contact: bool,
+    /// The VMs to protect (TOML, [[vm]] tables): each host alone must carry the critical ones.
+    #[arg(long, value_name = "FILE")]
+    protect: Option<PathBuf>,
+    /// Accept hosts without hardware virtualization (QEMU emulation: a lab or a trial only).
+    #[arg(long)]
+    allow_emulation: bool,
     #[arg(long)]
     json: bool,
 }
@@ -69,6 +76,11 @@ async fn run_async(cli: &Cli, cmd: &SetupCmd) -> Result<ExitCode> {
         password,
         trust_first_contact: args.trust_first_contact,
     };
+    // Bad input in files is answered before any machine is contacted.
+    let protected = match &args.protect {
+        Some(f) => Some(connect::load_protected_vms(f)?),
+        None => None,
+    };
     let sessions = connect::connect_all(&list, &creds).await?;
     let pinned = NodeList {
         nodes: sessions.iter().map(|(n, _)| n.clone()).collect(),
@@ -86,13 +98,52 @@ async fn run_async(cli: &Cli, cmd: &SetupCmd) -> Result<ExitCode> {
             );
         }
     }
+    if !matches!(cmd, SetupCmd::Verify(_)) {
+        let opts = PreflightOptions {
+            allow_emulation: args.allow_emulation,
+            ..PreflightOptions::default()
+        };
+        let report = run_preflight(&sessions, &opts, &TermProgress::new(args.json)).await?;
+        if !args.json {
+            print_preflight(&report.results);
+        }
+        if !report.passed() {
+            anyhow::bail!(
+                "the machines are not ready, nothing was changed: {}",
+                report.summary.trim_end_matches('.')
+            );
+        }
+        if let Some(vms) = protected {
+            let sizing = size(&SizingInput {
+                hosts: report.sizing_hosts(),
+                storage: report.sizing_storage(),
+                vms,
+                params: Default::default(),
+            })?;
+            if !sizing.ok {
+                for p in &sizing.problems {
+                    eprintln!("N+1: {}", p.message);
+                }
+                anyhow::bail!(
+                    "the hosts are too small for N+1: each host alone must carry every critical VM. Nothing was changed"
+                );
+            }
+            if !args.json {
+                println!("N+1 sizing: each host alone can carry every critical VM");
+            }
+        }
+    }
+    let sessions: Vec<std::sync::Arc<twofold::node::Session>> = sessions
+        .into_iter()
+        .map(|(_, s)| std::sync::Arc::new(s))
+        .collect();
     let plan: Plan = build_plan(
         &pinned,
         &SetupInput {
             twofold_public_key: public_key,
         },
     )?;
-    let ctx = StepCtx::new(SshRunner::new(sessions.iter().map(|(_, s)| s.clone())));
+    let ctx = StepCtx::new(SshRunner::new(sessions));
     match cmd {
         SetupCmd::Plan(_) => {
             if args.json {
@@ -130,6 +181,29 @@ async fn run_async(cli: &Cli, cmd: &SetupCmd) -> Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+    }
+}
+
+/// One line per check; the reason and the fix under the ones that did not pass.
+fn print_preflight(results: &[CheckResult]) {
+    for r in results {
+        let mark = match r.status {
+            Status::Pass => "ok  ",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+        };
+        let peer = r
+            .peer
+            .as_deref()
+            .map(|p| format!(" -> {p}"))
+            .unwrap_or_default();
+        println!("{mark} {}{peer} {}: {}", r.node, r.check.as_str(), r.found);
+        if r.status != Status::Pass {
+            println!("       why: {}", r.reason);
+            if !r.fix.is_empty() {
+                println!("       fix: {}", r.fix);
+            }
         }
     }
 }

@@ -313,7 +313,7 @@ impl Lab {
                         },
                     )?;
                     let ctx = plan::StepCtx::new(plan::SshRunner::new(
-                        sessions.into_iter().map(|(_, s)| s),
+                        sessions.into_iter().map(|(_, s)| std::sync::Arc::new(s)),
                     ));
                     let report =
                         apply::apply(&plan, &ctx, &jobs, progress, &apply::ApplyCancel::new())
@@ -490,7 +490,22 @@ impl Lab {
         let bare = self.dir.join("bare").exists();
         cmd::run("ip", &["link", "set", &n.veth(), "up"])?;
         node::spawn(self, &n, bare)?;
-        node::wait_ready(self, &n, bare)
+        node::wait_ready(self, &n, bare)?;
+        // Back on the network: it reaches every other node (the bridge port may need a moment).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for other in NODES.iter().filter(|o| o.name != node) {
+            let probe = format!("exec 3<>/dev/tcp/{}/22", other.ip());
+            while self.exec_output(node, &["bash", "-c", &probe]).is_err() {
+                if Instant::now() > deadline {
+                    return Err(Error::Lab(format!(
+                        "{node} is back but cannot reach {}",
+                        other.name
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        Ok(())
     }
 
     /// The root password of bare lab nodes (`lab up --bare`), for first contact by provisioning.

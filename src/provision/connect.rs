@@ -3,7 +3,6 @@
 //! from the node list, or accepted on first contact only when the admin said so.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -47,17 +46,14 @@ pub struct Credentials {
 }
 
 /// One session per node, in node-list order, with each node's host key as pinned from now on.
-pub async fn connect_all(
-    list: &NodeList,
-    creds: &Credentials,
-) -> Result<Vec<(NodeSpec, Arc<Session>)>> {
+pub async fn connect_all(list: &NodeList, creds: &Credentials) -> Result<Vec<(NodeSpec, Session)>> {
     list.validate().map_err(Error::InvalidInput)?;
     let mut out = Vec::new();
     for n in &list.nodes {
         let session = connect_one(n, creds).await?;
         let mut pinned = n.clone();
         pinned.host_key = Some(session.host_key().to_string());
-        out.push((pinned, Arc::new(session)));
+        out.push((pinned, session));
     }
     Ok(out)
 }
@@ -120,4 +116,26 @@ pub fn record_nodes(inv: &Inventory, nodes: &[NodeSpec], twofold_key: &Path) -> 
                 .join(", ")
         ),
     )
+}
+
+/// The VMs to protect, for N+1 sizing: a TOML file of `[[vm]]` tables (name, vcpus, ram_mib,
+/// disk_gib, priority, critical).
+pub fn load_protected_vms(path: &Path) -> Result<Vec<crate::provision::sizing::VmSpec>> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        #[serde(default, rename = "vm")]
+        vms: Vec<crate::provision::sizing::VmSpec>,
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::InvalidInput(format!("cannot read the VM list {} ({e})", path.display()))
+    })?;
+    let f: File = toml::from_str(&text).map_err(|e| {
+        Error::InvalidInput(format!(
+            "the VM list {} is not valid: {}. Each VM is a [[vm]] table with name, vcpus, ram_mib, disk_gib, and optionally priority and critical",
+            path.display(),
+            e.message()
+        ))
+    })?;
+    Ok(f.vms)
 }

@@ -182,6 +182,9 @@ pub struct PreflightOptions {
     pub storage_packages: Vec<String>,
     /// Setup must not install packages: a missing package fails instead of warning.
     pub no_install: bool,
+    /// Accept hosts without hardware virtualization (QEMU then emulates the CPU, many times
+    /// slower): for a lab or a trial on machines that cannot do better, never for the business's VMs.
+    pub allow_emulation: bool,
     pub host_limits: RoleLimits,
     pub storage_limits: RoleLimits,
     /// Clock offset from this computer's clock that warns / fails, in seconds.
@@ -210,6 +213,7 @@ impl Default for PreflightOptions {
             .to_vec(),
             storage_packages: vec!["glusterfs-server".into()],
             no_install: false,
+            allow_emulation: false,
             host_limits: RoleLimits::host_default(),
             storage_limits: RoleLimits::storage_default(),
             clock_warn_secs: 0.5,
@@ -903,7 +907,16 @@ async fn probe_cpu_virt(node: &NodeSpec, s: &Session, opts: &PreflightOptions) -
         Err(e) => Judgement::unable(&node.name, "the CPU's features", &e),
         Ok(out) => {
             let (flags, kvm) = parse_cpu_virt(&out.stdout_text());
-            judge_cpu_virt(&flags, kvm)
+            let j = judge_cpu_virt(&flags, kvm);
+            if j.status == Status::Fail && opts.allow_emulation {
+                Judgement::warn(
+                    j.found,
+                    "Without hardware virtualization QEMU emulates every instruction: VMs run many times slower. Accepted because emulation was allowed (a lab or a trial).",
+                    j.fix,
+                )
+            } else {
+                j
+            }
         }
     }
 }

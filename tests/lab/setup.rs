@@ -50,7 +50,21 @@ fn node_state(ctx: &Ctx) -> Vec<String> {
         .collect()
 }
 
+/// Run `twofold setup`, accepting emulation where the lab's guests run under TCG (the lab hides
+/// /dev/kvm from its nodes then, so hosts have no hardware virtualization to offer).
 fn setup(ctx: &Ctx, db: &Path, args: &[&str]) -> std::process::Output {
+    let mut args = args.to_vec();
+    if tcg_lab(ctx) {
+        args.push("--allow-emulation");
+    }
+    setup_raw(ctx, db, &args)
+}
+
+fn tcg_lab(ctx: &Ctx) -> bool {
+    ctx.lab.status().unwrap().domain_type.as_deref() == Some("qemu")
+}
+
+fn setup_raw(ctx: &Ctx, db: &Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(&ctx.twofold)
         .arg("--db")
         .arg(db)
@@ -171,6 +185,62 @@ pub fn provisions_bare_nodes_and_refuses_bad_input(ctx: &Ctx) {
         "{}",
         stderr(&out)
     );
+    // Hosts without hardware virtualization (the TCG lab's hosts) are refused unless allowed.
+    if tcg_lab(ctx) {
+        let out = setup_raw(
+            ctx,
+            &db,
+            &[
+                "apply",
+                "--nodes",
+                nodes_s,
+                "--password-file",
+                pw.to_str().unwrap(),
+            ],
+        );
+        assert!(!out.status.success());
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(all.contains("FAIL host1 cpu_virt"), "{all}");
+        assert!(
+            all.contains("not ready") && all.contains("nothing was changed"),
+            "{all}"
+        );
+    }
+    // Hosts too small for N+1, and a store too small for the VMs' disks.
+    let vms = |name: &str, ram: u64, disk: u64| {
+        format!("[[vm]]\nname = \"{name}\"\nvcpus = 2\nram_mib = {ram}\ndisk_gib = {disk}\npriority = 10\ncritical = true\n")
+    };
+    for (file, text, expect) in [
+        ("big-ram.toml", vms("erp", 4 << 20, 10), "too small for N+1"),
+        (
+            "big-disk.toml",
+            vms("archive", 1024, 1 << 24),
+            "too small for N+1",
+        ),
+        (
+            "bad-vms.toml",
+            "[[vm]]\nname = \"x\"\nram = 3\n".to_string(),
+            "is not valid",
+        ),
+    ] {
+        let path = f.path(file);
+        std::fs::write(&path, text).unwrap();
+        let out = setup(
+            ctx,
+            &db,
+            &[
+                "apply",
+                "--nodes",
+                nodes_s,
+                "--password-file",
+                pw.to_str().unwrap(),
+                "--protect",
+                path.to_str().unwrap(),
+            ],
+        );
+        assert!(!out.status.success(), "{file}");
+        assert!(stderr(&out).contains(expect), "{file}: {}", stderr(&out));
+    }
     assert_eq!(
         before,
         node_state(ctx),
@@ -193,6 +263,8 @@ pub fn provisions_bare_nodes_and_refuses_bad_input(ctx: &Ctx) {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Create the replicated VM store"), "{text}");
     assert_eq!(before, node_state(ctx), "plan changes nothing");
+    let fits = f.path("fits.toml");
+    std::fs::write(&fits, vms("web", 512, 5)).unwrap();
     let t = std::time::Instant::now();
     let out = setup(
         ctx,
@@ -203,6 +275,8 @@ pub fn provisions_bare_nodes_and_refuses_bad_input(ctx: &Ctx) {
             nodes_s,
             "--password-file",
             pw.to_str().unwrap(),
+            "--protect",
+            fits.to_str().unwrap(),
             "--json",
         ],
     );
