@@ -45,6 +45,12 @@ fn start_service(unit: &str, direct: &str) -> String {
     format!("if [ -d /run/systemd/system ]; then systemctl enable --now {unit}; else {direct}; fi")
 }
 
+/// Shell that waits (up to 20 s) until `test` succeeds, and fails if it never does: daemons
+/// answer a moment after they start.
+fn wait_until(test: &str) -> String {
+    format!("for i in $(seq 100); do {test} && exit 0; sleep 0.2; done; exit 1")
+}
+
 /// A step made of shell commands on one node.
 struct ShellStep {
     id: String,
@@ -213,8 +219,9 @@ pub fn build_plan(list: &NodeList, input: &SetupInput) -> Result<Plan> {
             changes: vec!["starts glusterd (enabled at boot where systemd runs)".into()],
             check: "gluster --mode=script pool list >/dev/null 2>&1".into(),
             apply: format!(
-                "{} && for i in $(seq 50); do gluster --mode=script pool list >/dev/null 2>&1 && exit 0; sleep 0.2; done; exit 1",
-                start_service("glusterd", "glusterd -p /run/glusterd.pid")
+                "{} && {}",
+                start_service("glusterd", "glusterd -p /run/glusterd.pid"),
+                wait_until("gluster --mode=script pool list >/dev/null 2>&1")
             ),
             stdin: None,
             undo: None,
@@ -247,8 +254,12 @@ pub fn build_plan(list: &NodeList, input: &SetupInput) -> Result<Plan> {
                 shell_quote(&peer.name)
             ),
             apply: format!(
-                "gluster --mode=script peer probe {n} && for i in $(seq 100); do gluster --mode=script pool list | grep -w {n} | grep -q Connected && exit 0; sleep 0.2; done; exit 1",
-                n = shell_quote(&peer.name)
+                "gluster --mode=script peer probe {} && {}",
+                shell_quote(&peer.name),
+                wait_until(&format!(
+                    "gluster --mode=script pool list | grep -w {} | grep -q Connected",
+                    shell_quote(&peer.name)
+                ))
             ),
             stdin: None,
             undo: None,
@@ -332,10 +343,13 @@ pub fn build_plan(list: &NodeList, input: &SetupInput) -> Result<Plan> {
             changes: vec!["starts virtlogd, virtlockd and libvirtd (enabled at boot where systemd runs)".into()],
             check: "virsh -c qemu:///system version >/dev/null 2>&1 && test -S /run/libvirt/virtlockd-sock".into(),
             apply: format!(
-                "{} && for i in $(seq 100); do virsh -c qemu:///system version >/dev/null 2>&1 && test -S /run/libvirt/virtlockd-sock && exit 0; sleep 0.2; done; exit 1",
+                "{} && {}",
                 start_service(
                     "virtlogd virtlockd libvirtd",
                     "{ test -S /run/libvirt/virtlogd-sock || virtlogd -d; } && { test -S /run/libvirt/virtlockd-sock || virtlockd -d; } && { test -S /run/libvirt/libvirt-sock || libvirtd -d; }"
+                ),
+                wait_until(
+                    "virsh -c qemu:///system version >/dev/null 2>&1 && test -S /run/libvirt/virtlockd-sock"
                 )
             ),
             stdin: None,
@@ -387,7 +401,8 @@ pub fn build_plan(list: &NodeList, input: &SetupInput) -> Result<Plan> {
                  printf 'auto_disk_leases = 1\\nrequire_lease_for_disks = 1\\nfile_lockspace_dir = \"{LEASES}\"\\n' >> \"$t\" && cat \"$t\" > /etc/libvirt/qemu-lockd.conf && rm -f \"$t\" && \
                  if [ -d /run/systemd/system ]; then systemctl restart libvirtd; else \
                    kill $(cat /run/libvirtd.pid) && for i in $(seq 100); do test -e /run/libvirtd.pid || break; sleep 0.1; done; libvirtd -d; fi && \
-                 for i in $(seq 100); do virsh -c qemu:///system version >/dev/null 2>&1 && exit 0; sleep 0.2; done; exit 1"
+                 {}",
+                wait_until("virsh -c qemu:///system version >/dev/null 2>&1")
             ),
             stdin: None,
             undo: None,

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use twofold::hypervisor::HostConn;
 use twofold::lab::guest::{self, GuestSpec};
 use twofold::lab::{checker, UpOptions, NODES};
+use twofold::nodes::NodeList;
 use twofold::progress::NoProgress;
 use twofold::provision::setup::STORE;
 
@@ -99,92 +100,44 @@ pub fn provisions_bare_nodes_and_refuses_bad_input(ctx: &Ctx) {
     let nodes_s = nodes.to_str().unwrap();
 
     let before = node_state(ctx);
-    // Wrong password.
-    let out = setup(
-        ctx,
-        &db,
-        &[
-            "apply",
-            "--nodes",
-            nodes_s,
-            "--password-file",
-            wrong_pw.to_str().unwrap(),
-        ],
-    );
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("refused the login"),
-        "{}",
-        stderr(&out)
-    );
-    // A changed host key: stor2's key pinned for host1.
-    let mut forged = list.clone();
-    forged.nodes[0].host_key = list.nodes[3].host_key.clone();
-    let forged_file = f.path("forged.toml");
-    std::fs::write(&forged_file, forged.to_toml()).unwrap();
-    let out = setup(
-        ctx,
-        &db,
-        &[
-            "apply",
-            "--nodes",
-            forged_file.to_str().unwrap(),
-            "--password-file",
-            pw.to_str().unwrap(),
-        ],
-    );
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("identity of host1 changed"),
-        "{}",
-        stderr(&out)
-    );
-    // An unreachable address (a lab address no node has).
-    let mut gone = list.clone();
-    gone.nodes[1].address = "10.251.77.99".into();
-    let gone_file = f.path("gone.toml");
-    std::fs::write(&gone_file, gone.to_toml()).unwrap();
-    let out = setup(
-        ctx,
-        &db,
-        &[
-            "apply",
-            "--nodes",
-            gone_file.to_str().unwrap(),
-            "--password-file",
-            pw.to_str().unwrap(),
-        ],
-    );
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("unreachable"), "{}", stderr(&out));
-    // The same machine twice.
-    let mut dup = list.clone();
-    dup.nodes[1].address = dup.nodes[0].address.clone();
-    let dup_file = f.path("dup.toml");
-    std::fs::write(&dup_file, dup.to_toml()).unwrap();
-    let out = setup(
-        ctx,
-        &db,
-        &[
-            "apply",
-            "--nodes",
-            dup_file.to_str().unwrap(),
-            "--password-file",
-            pw.to_str().unwrap(),
-        ],
-    );
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("same address"), "{}", stderr(&out));
-    // A node list that is not one.
+    // Each bad node list (or password) is refused with a message that says what is wrong.
+    let variant = |file: &str, change: &dyn Fn(&mut NodeList)| {
+        let mut l = list.clone();
+        change(&mut l);
+        let path = f.path(file);
+        std::fs::write(&path, l.to_toml()).unwrap();
+        path
+    };
+    let forged = variant("forged.toml", &|l| {
+        l.nodes[0].host_key = list.nodes[3].host_key.clone()
+    });
+    let gone = variant("gone.toml", &|l| l.nodes[1].address = "10.251.77.99".into());
+    let dup = variant("dup.toml", &|l| {
+        l.nodes[1].address = list.nodes[0].address.clone()
+    });
     let junk = f.path("junk.toml");
     std::fs::write(&junk, "this is not = [a node list").unwrap();
-    let out = setup(ctx, &db, &["plan", "--nodes", junk.to_str().unwrap()]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("not a valid node list"),
-        "{}",
-        stderr(&out)
-    );
+    for (nodes_file, password, expect) in [
+        (&nodes, &wrong_pw, "refused the login"),
+        (&forged, &pw, "identity of host1 changed"),
+        (&gone, &pw, "unreachable"),
+        (&dup, &pw, "same address"),
+        (&junk, &pw, "not a valid node list"),
+    ] {
+        let out = setup(
+            ctx,
+            &db,
+            &[
+                "apply",
+                "--nodes",
+                nodes_file.to_str().unwrap(),
+                "--password-file",
+                password.to_str().unwrap(),
+            ],
+        );
+        assert!(!out.status.success(), "{expect}");
+        assert!(stderr(&out).contains(expect), "{expect}: {}", stderr(&out));
+    }
     // Hosts without hardware virtualization (the TCG lab's hosts) are refused unless allowed.
     if tcg_lab(ctx) {
         let out = setup_raw(
