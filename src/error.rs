@@ -99,6 +99,15 @@ pub enum Error {
     #[error("setup step '{step}' on {node} ran without an error, but checking afterwards shows that its result is not there. What it did was undone where possible. Something on {node} may be reverting the change (another management tool?); check {node}, then run the setup again")]
     StepNotEffective { step: String, node: String },
 
+    #[error("the machines are not ready, nothing was changed: {summary}. Fix what the checks report (each says how), then check again")]
+    NotReady { summary: String },
+
+    #[error("the hosts are too small for N+1 (each host alone must carry every critical VM), nothing was changed: {problems}. Add RAM or cores to the hosts, or protect fewer VMs")]
+    TooSmall { problems: String },
+
+    #[error("another setup run is in progress ({what}); wait for it to finish or cancel it")]
+    Busy { what: String },
+
     #[error("{what} was cancelled between two steps; nothing is left half-done. Run it again to continue where it stopped")]
     Cancelled { what: String },
 }
@@ -127,6 +136,9 @@ impl Error {
             Error::NeedsRoot { .. } => "needs_root",
             Error::StepFailed { .. } => "step_failed",
             Error::StepNotEffective { .. } => "step_not_effective",
+            Error::NotReady { .. } => "not_ready",
+            Error::TooSmall { .. } => "too_small",
+            Error::Busy { .. } => "busy",
             Error::Cancelled { .. } => "cancelled",
         }
     }

@@ -5,14 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use twofold::inventory::Inventory;
 use twofold::node::Secret;
 use twofold::nodes::NodeList;
-use twofold::provision::apply::{self, ApplyCancel};
+use twofold::provision::apply::ApplyCancel;
 use twofold::provision::connect::{self, Credentials};
-use twofold::provision::plan::{Plan, SshRunner, StepCtx};
-use twofold::provision::setup::{build_plan, SetupInput};
-use twofold::provision::{run_preflight, size, CheckResult, PreflightOptions, SizingInput, Status};
+use twofold::provision::{CheckResult, PreflightOptions, Setup, SetupRequest, Status};
 
 use super::progress::TermProgress;
 use super::Cli;
@@ -70,82 +67,51 @@ async fn run_async(cli: &Cli, cmd: &SetupCmd) -> Result<ExitCode> {
     };
     let db = cli.db();
     let key_dir = connect::key_dir(&db);
-    let (key_path, public_key) = connect::ensure_twofold_key(&key_dir).await?;
-    let creds = Credentials {
-        twofold_key: key_path.clone(),
-        password,
-        trust_first_contact: args.trust_first_contact,
-    };
+    let (key_path, _) = connect::ensure_twofold_key(&key_dir).await?;
     // Bad input in files is answered before any machine is contacted.
-    let protected = match &args.protect {
-        Some(f) => Some(connect::load_protected_vms(f)?),
-        None => None,
+    let protect = match &args.protect {
+        Some(f) => connect::load_protected_vms(f)?,
+        None => Vec::new(),
     };
-    let sessions = connect::connect_all(&list, &creds).await?;
-    let pinned = NodeList {
-        nodes: sessions.iter().map(|(n, _)| n.clone()).collect(),
-    };
-    for (n, s) in &sessions {
-        if list
-            .get(&n.name)
-            .and_then(|o| o.host_key.as_ref())
-            .is_none()
-        {
-            eprintln!(
-                "{}: accepted host key {} on first contact",
-                n.name,
-                s.fingerprint()
-            );
-        }
-    }
-    if !matches!(cmd, SetupCmd::Verify(_)) {
-        let opts = PreflightOptions {
+    let setup = Setup::connect(SetupRequest {
+        nodes: list,
+        credentials: Credentials {
+            twofold_key: key_path,
+            password,
+            node_passwords: Default::default(),
+            trust_first_contact: args.trust_first_contact,
+        },
+        protect,
+        preflight: PreflightOptions {
             allow_emulation: args.allow_emulation,
             ..PreflightOptions::default()
-        };
-        let report = run_preflight(&sessions, &opts, &TermProgress::new(args.json)).await?;
+        },
+    })
+    .await?;
+    for c in setup.first_contacts() {
+        eprintln!(
+            "{}: accepted host key {} on first contact",
+            c.node, c.fingerprint
+        );
+    }
+    if !matches!(cmd, SetupCmd::Verify(_)) {
+        let ready = setup.check(&TermProgress::new(args.json)).await?;
         if !args.json {
-            print_preflight(&report.results);
-        }
-        if !report.passed() {
-            anyhow::bail!(
-                "the machines are not ready, nothing was changed: {}",
-                report.summary.trim_end_matches('.')
-            );
-        }
-        if let Some(vms) = protected {
-            let sizing = size(&SizingInput {
-                hosts: report.sizing_hosts(),
-                storage: report.sizing_storage(),
-                vms,
-                params: Default::default(),
-            })?;
-            if !sizing.ok {
-                for p in &sizing.problems {
+            print_preflight(&ready.preflight.results);
+            if let Some(s) = &ready.sizing {
+                for p in &s.problems {
                     eprintln!("N+1: {}", p.message);
                 }
-                anyhow::bail!(
-                    "the hosts are too small for N+1: each host alone must carry every critical VM. Nothing was changed"
-                );
-            }
-            if !args.json {
-                println!("N+1 sizing: each host alone can carry every critical VM");
+                if s.ok && args.protect.is_some() {
+                    println!("N+1 sizing: each host alone can carry every critical VM");
+                }
             }
         }
+        ready.require()?;
     }
-    let sessions: Vec<std::sync::Arc<twofold::node::Session>> = sessions
-        .into_iter()
-        .map(|(_, s)| std::sync::Arc::new(s))
-        .collect();
-    let plan: Plan = build_plan(
-        &pinned,
-        &SetupInput {
-            twofold_public_key: public_key,
-        },
-    )?;
-    let ctx = StepCtx::new(SshRunner::new(sessions));
     match cmd {
         SetupCmd::Plan(_) => {
+            let plan = setup.plan()?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&plan)?);
             } else {
@@ -155,22 +121,16 @@ async fn run_async(cli: &Cli, cmd: &SetupCmd) -> Result<ExitCode> {
         }
         SetupCmd::Apply(_) => {
             let progress = TermProgress::new(args.json);
-            let report = apply::apply(&plan, &ctx, &db, &progress, &ApplyCancel::new()).await?;
+            let report = setup.apply(&db, &progress, &ApplyCancel::new()).await?;
             // Without --json the engine's progress already said how it went.
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             }
-            let report = report.into_result()?;
-            let inv = Inventory::open(&db)?;
-            connect::record_nodes(&inv, &pinned.nodes, &key_path)?;
-            Ok(if report.failure.is_none() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            report.into_result()?;
+            Ok(ExitCode::SUCCESS)
         }
         SetupCmd::Verify(_) => {
-            let report = apply::verify(&plan, &ctx).await;
+            let report = setup.verify().await?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

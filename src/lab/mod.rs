@@ -235,7 +235,7 @@ impl Lab {
         } else {
             let _ = std::fs::remove_file(&bare_marker);
             self.ensure_console_server(&opts.twofold_exe, progress)?;
-            self.provision(progress)?;
+            self.provision(domain_type == guest::DomainType::Qemu, progress)?;
             demo::ensure(self, &assets, domain_type, progress)?;
         }
         let list = self.node_list()?;
@@ -283,17 +283,24 @@ impl Lab {
         Ok(())
     }
 
-    /// Set the nodes up as a platform with Twofold's own provisioning engine (the same plan
-    /// `twofold setup apply` runs), logging in with the lab's admin key. Idempotent.
-    fn provision(&self, progress: &dyn Progress) -> Result<()> {
-        use crate::provision::{apply, connect, plan, setup};
-        let list = self.node_list()?;
-        let public = std::fs::read_to_string(self.admin_key().with_extension("pub"))
-            .ctx(|| "reading the lab's admin key".into())?;
-        let creds = connect::Credentials {
-            twofold_key: self.admin_key(),
-            password: None,
-            trust_first_contact: false,
+    /// Set the nodes up as a platform with Twofold's own provisioning engine (the same path
+    /// `twofold setup apply` and the desktop wizard take: connect, preflight, apply), logging in
+    /// with the lab's admin key. Idempotent.
+    fn provision(&self, emulated: bool, progress: &dyn Progress) -> Result<()> {
+        use crate::provision::{apply::ApplyCancel, connect, engine, PreflightOptions};
+        let req = engine::SetupRequest {
+            nodes: self.node_list()?,
+            credentials: connect::Credentials {
+                twofold_key: self.admin_key(),
+                password: None,
+                node_passwords: Default::default(),
+                trust_first_contact: false,
+            },
+            protect: Vec::new(),
+            preflight: PreflightOptions {
+                allow_emulation: emulated,
+                ..PreflightOptions::default()
+            },
         };
         let jobs = self.dir.join("setup.db");
         // A runtime of its own on a thread of its own: `up` is blocking and may be called from
@@ -304,22 +311,8 @@ impl Lab {
                     .enable_all()
                     .build()
                     .map_err(|e| Error::io("starting the provisioning runtime", e))?;
-                rt.block_on(async {
-                    let sessions = connect::connect_all(&list, &creds).await?;
-                    let plan = setup::build_plan(
-                        &list,
-                        &setup::SetupInput {
-                            twofold_public_key: public.trim().to_string(),
-                        },
-                    )?;
-                    let ctx = plan::StepCtx::new(plan::SshRunner::new(
-                        sessions.into_iter().map(|(_, s)| std::sync::Arc::new(s)),
-                    ));
-                    let report =
-                        apply::apply(&plan, &ctx, &jobs, progress, &apply::ApplyCancel::new())
-                            .await?;
-                    report.into_result().map(|_| ())
-                })
+                rt.block_on(engine::provision(req, &jobs, progress, &ApplyCancel::new()))
+                    .map(|_| ())
             })
             .join()
             .unwrap_or_else(|_| Err(Error::Lab("provisioning the lab panicked".into())))

@@ -221,64 +221,8 @@ impl Session {
             detail,
         };
         let secs = format_duration(timeout);
-
-        debug!(node = %target.name, %endpoint, "connecting over SSH");
-        let socket = match tokio::time::timeout_at(deadline, tcp_connect(target)).await {
-            Err(_) => {
-                return Err(host_unreachable(format!(
-                    "no answer from {endpoint} within {secs} (is the address right, or does a firewall drop SSH traffic?)"
-                )))
-            }
-            Ok(Err(detail)) => return Err(host_unreachable(detail)),
-            Ok(Ok(s)) => s,
-        };
-
-        let seen = Arc::new(Mutex::new(None));
-        let handler = Verifier {
-            pinned: pinned.clone(),
-            seen: Arc::clone(&seen),
-        };
-        let config = Arc::new(client_config(pinned.as_ref()));
-        let handshake =
-            tokio::time::timeout_at(deadline, client::connect_stream(config, socket, handler))
-                .await;
-        let seen_key = seen.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let mut handle = match handshake {
-            Err(_) => {
-                return Err(host_unreachable(format!(
-                    "{endpoint} accepted the connection but did not complete an SSH handshake within {secs} (is the SSH server overloaded, or is ssh_port another service's port?)"
-                )))
-            }
-            Ok(Err(HandshakeError::HostKeyChanged)) => {
-                let expected = pinned
-                    .as_ref()
-                    .map(|k| k.fingerprint(HashAlg::Sha256).to_string())
-                    .unwrap_or_default();
-                let got = seen_key
-                    .as_ref()
-                    .map(|k| k.fingerprint(HashAlg::Sha256).to_string())
-                    .unwrap_or_default();
-                warn!(node = %target.name, %expected, %got, "host key changed; connection refused");
-                return Err(Error::HostKeyChanged {
-                    node: target.name.clone(),
-                    expected_fingerprint: expected,
-                    got_fingerprint: got,
-                });
-            }
-            Ok(Err(HandshakeError::Ssh(e))) => {
-                return Err(Error::Ssh {
-                    node: target.name.clone(),
-                    detail: format!("the SSH handshake with {endpoint} failed: {e}"),
-                })
-            }
-            Ok(Ok(h)) => h,
-        };
-        let Some(server_key) = seen_key else {
-            return Err(Error::Ssh {
-                node: target.name.clone(),
-                detail: format!("{endpoint} presented no host key"),
-            });
-        };
+        let (mut handle, server_key) =
+            handshake(target, pinned.as_ref(), deadline, timeout).await?;
         let host_key = openssh_without_comment(&server_key);
         let fingerprint = server_key.fingerprint(HashAlg::Sha256).to_string();
         if pinned.is_none() {
@@ -484,6 +428,108 @@ impl Session {
             detail,
         }
     }
+}
+
+impl AsRef<Session> for Session {
+    fn as_ref(&self) -> &Session {
+        self
+    }
+}
+
+/// A node's SSH host key as it presents it now, for the user to confirm before it is pinned.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ScannedKey {
+    /// OpenSSH form without comment (`ssh-ed25519 AAAA...`).
+    pub key: String,
+    /// `SHA256:...`, as `ssh-keygen -lf` prints it.
+    pub fingerprint: String,
+}
+
+/// Read a node's host key without logging in: the handshake only, then a polite disconnect.
+pub async fn scan_host_key(target: &Target, timeout: Duration) -> Result<ScannedKey> {
+    let deadline = Instant::now() + timeout;
+    let (handle, key) = handshake(target, None, deadline, timeout).await?;
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
+    Ok(ScannedKey {
+        key: openssh_without_comment(&key),
+        fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
+    })
+}
+
+/// TCP connect and SSH handshake, checking the host key against `pinned` (if any) before
+/// anything else is sent. Returns the connection, not yet logged in, and the server's key.
+async fn handshake(
+    target: &Target,
+    pinned: Option<&PublicKey>,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(client::Handle<Verifier>, PublicKey)> {
+    let endpoint = target.endpoint();
+    let host_unreachable = |detail: String| Error::HostUnreachable {
+        host: target.name.clone(),
+        detail,
+    };
+    let secs = format_duration(timeout);
+
+    debug!(node = %target.name, %endpoint, "connecting over SSH");
+    let socket = match tokio::time::timeout_at(deadline, tcp_connect(target)).await {
+            Err(_) => {
+                return Err(host_unreachable(format!(
+                    "no answer from {endpoint} within {secs} (is the address right, or does a firewall drop SSH traffic?)"
+                )))
+            }
+            Ok(Err(detail)) => return Err(host_unreachable(detail)),
+            Ok(Ok(s)) => s,
+        };
+
+    let seen = Arc::new(Mutex::new(None));
+    let handler = Verifier {
+        pinned: pinned.cloned(),
+        seen: Arc::clone(&seen),
+    };
+    let config = Arc::new(client_config(pinned));
+    let handshake =
+        tokio::time::timeout_at(deadline, client::connect_stream(config, socket, handler)).await;
+    let seen_key = seen.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let handle = match handshake {
+            Err(_) => {
+                return Err(host_unreachable(format!(
+                    "{endpoint} accepted the connection but did not complete an SSH handshake within {secs} (is the SSH server overloaded, or is ssh_port another service's port?)"
+                )))
+            }
+            Ok(Err(HandshakeError::HostKeyChanged)) => {
+                let expected = pinned
+                    .as_ref()
+                    .map(|k| k.fingerprint(HashAlg::Sha256).to_string())
+                    .unwrap_or_default();
+                let got = seen_key
+                    .as_ref()
+                    .map(|k| k.fingerprint(HashAlg::Sha256).to_string())
+                    .unwrap_or_default();
+                warn!(node = %target.name, %expected, %got, "host key changed; connection refused");
+                return Err(Error::HostKeyChanged {
+                    node: target.name.clone(),
+                    expected_fingerprint: expected,
+                    got_fingerprint: got,
+                });
+            }
+            Ok(Err(HandshakeError::Ssh(e))) => {
+                return Err(Error::Ssh {
+                    node: target.name.clone(),
+                    detail: format!("the SSH handshake with {endpoint} failed: {e}"),
+                })
+            }
+            Ok(Ok(h)) => h,
+        };
+    let Some(server_key) = seen_key else {
+        return Err(Error::Ssh {
+            node: target.name.clone(),
+            detail: format!("{endpoint} presented no host key"),
+        });
+    };
+    Ok((handle, server_key))
 }
 
 /// Add `public_key` (one OpenSSH line) to the remote user's `~/.ssh/authorized_keys`, creating

@@ -41,19 +41,24 @@ pub struct Credentials {
     pub twofold_key: PathBuf,
     /// root's password for machines that do not trust Twofold's key yet.
     pub password: Option<Secret>,
+    /// A password for one machine (by node name), instead of `password`.
+    pub node_passwords: std::collections::BTreeMap<String, Secret>,
     /// Accept (and report) host keys of nodes whose key the node list does not pin.
     pub trust_first_contact: bool,
 }
 
 /// One session per node, in node-list order, with each node's host key as pinned from now on.
-pub async fn connect_all(list: &NodeList, creds: &Credentials) -> Result<Vec<(NodeSpec, Session)>> {
+pub async fn connect_all(
+    list: &NodeList,
+    creds: &Credentials,
+) -> Result<Vec<(NodeSpec, std::sync::Arc<Session>)>> {
     list.validate().map_err(Error::InvalidInput)?;
     let mut out = Vec::new();
     for n in &list.nodes {
         let session = connect_one(n, creds).await?;
         let mut pinned = n.clone();
         pinned.host_key = Some(session.host_key().to_string());
-        out.push((pinned, session));
+        out.push((pinned, std::sync::Arc::new(session)));
     }
     Ok(out)
 }
@@ -79,7 +84,11 @@ async fn connect_one(n: &NodeSpec, creds: &Credentials) -> Result<Session> {
             Err(e) => return Err(e),
         }
     }
-    match &creds.password {
+    match creds
+        .node_passwords
+        .get(&n.name)
+        .or(creds.password.as_ref())
+    {
         Some(p) => {
             Session::connect(
                 &target,

@@ -4,11 +4,13 @@
 
 pub mod apply;
 pub mod connect;
+pub mod engine;
 pub mod plan;
 pub mod preflight;
 pub mod setup;
 pub mod sizing;
 
+pub use engine::{provision, Readiness, Setup, SetupRequest};
 pub use preflight::{
     check_peers, run_check, run_preflight, CheckId, CheckResult, NodeFacts, PreflightOptions,
     PreflightReport, RoleLimits, Status,

@@ -480,8 +480,8 @@ fn summarize(results: &[CheckResult], nodes: usize) -> String {
 /// Bad input is an [`Error::InvalidInput`] before anything runs: no nodes, an invalid node list
 /// (two nodes of the same name or address, ...), a session connected to another node than the
 /// one it is paired with, invalid options.
-pub async fn run_preflight(
-    nodes: &[(NodeSpec, Session)],
+pub async fn run_preflight<S: AsRef<Session> + Sync>(
+    nodes: &[(NodeSpec, S)],
     opts: &PreflightOptions,
     progress: &dyn Progress,
 ) -> Result<PreflightReport> {
@@ -495,7 +495,7 @@ pub async fn run_preflight(
     let specs: Vec<NodeSpec> = nodes.iter().map(|(n, _)| n.clone()).collect();
     validate_node_list(&specs)?;
     for (spec, session) in nodes {
-        check_pairing(spec, session)?;
+        check_pairing(spec, session.as_ref())?;
     }
 
     progress.begin("checking the nodes", Some(nodes.len() as u64));
@@ -503,6 +503,7 @@ pub async fn run_preflight(
     let per_node: Vec<_> = nodes
         .iter()
         .map(|(spec, session)| {
+            let session = session.as_ref();
             let (specs, done) = (&specs, &done);
             async move {
                 let mut facts = NodeFacts::new(spec, opts);

@@ -465,3 +465,29 @@ async fn pinned_key_of_another_type_is_asked_for() {
     assert_eq!(s.fingerprint(), fingerprint_of(&ecdsa).unwrap());
     assert_eq!(shell_quote("it's"), r"'it'\''s'");
 }
+
+#[tokio::test]
+async fn scan_reads_the_host_key_without_logging_in() {
+    let sshd = TestSshd::start();
+    let scanned = bounded(scan_host_key(&sshd.target(), TIMEOUT))
+        .await
+        .unwrap();
+    assert_eq!(scanned.key, sshd.host_key());
+    assert_eq!(
+        scanned.fingerprint,
+        fingerprint_of(&sshd.host_key()).unwrap()
+    );
+    assert!(scanned.fingerprint.starts_with("SHA256:"));
+    // The scan never authenticated: sshd saw no accepted login.
+    assert!(!sshd.log().contains("Accepted"), "{}", sshd.log());
+}
+
+#[tokio::test]
+async fn scan_of_a_closed_port_is_unreachable() {
+    let sshd = TestSshd::start();
+    let mut target = sshd.target();
+    drop(sshd);
+    target.port = 1; // nothing listens on port 1 as an unprivileged loopback service
+    let err = bounded(scan_host_key(&target, TIMEOUT)).await.unwrap_err();
+    assert_eq!(err.code(), "host_unreachable", "{err}");
+}
