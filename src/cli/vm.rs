@@ -1,11 +1,13 @@
 //! `twofold vm ...`
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Subcommand;
 use twofold::hypervisor::{MigrationCancel, MigrationStats};
 use twofold::inventory::Inventory;
+use twofold::vm::create::{CreateSpec, Source};
 
 use super::progress::TermProgress;
 use super::{print_table, Cli};
@@ -27,6 +29,45 @@ pub enum VmCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Create a VM with its disk on the replicated store, and start it.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["iso", "image", "lab_guest"])))]
+    Create(CreateArgs),
+}
+
+#[derive(clap::Args)]
+pub struct CreateArgs {
+    /// The new VM's name (letters, digits, '-' and '_').
+    name: String,
+    /// The host to run it on.
+    #[arg(long)]
+    host: String,
+    #[arg(long, default_value_t = 1)]
+    vcpus: u32,
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    memory_mib: u64,
+    /// Size of its disk (with --image: at least the image's size).
+    #[arg(long, value_name = "GIB", default_value_t = 20)]
+    disk_gib: u64,
+    /// Install from this ISO file (copied to the store; the VM boots from it, then from its disk).
+    #[arg(long, value_name = "FILE")]
+    iso: Option<PathBuf>,
+    /// Use this disk image (qcow2 or raw, copied to the store) as the VM's disk.
+    #[arg(long, value_name = "FILE")]
+    image: Option<PathBuf>,
+    /// The lab's test guest (heartbeat and checked writes on its serial console; lab only).
+    #[arg(long)]
+    lab_guest: bool,
+    /// Restart it on the other host when its host dies.
+    #[arg(long)]
+    protect: bool,
+    /// 0-100: higher restarts first.
+    #[arg(long, default_value_t = 50)]
+    priority: u32,
+    /// Define it, but do not start it.
+    #[arg(long)]
+    no_start: bool,
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(cli: &Cli, cmd: &VmCmd) -> Result<ExitCode> {
@@ -79,7 +120,68 @@ pub fn run(cli: &Cli, cmd: &VmCmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        VmCmd::Create(a) => {
+            let source = if let Some(p) = &a.iso {
+                Source::Iso { path: p.clone() }
+            } else if let Some(p) = &a.image {
+                Source::Image { path: p.clone() }
+            } else {
+                lab_guest_source(&a.name)?
+            };
+            let spec = CreateSpec {
+                name: a.name.clone(),
+                host: a.host.clone(),
+                vcpus: a.vcpus,
+                memory_mib: a.memory_mib,
+                disk_gib: a.disk_gib,
+                source,
+                protected: a.protect,
+                priority: a.priority,
+                console: a.lab_guest.then(twofold::lab::console_addr),
+                no_start: a.no_start,
+            };
+            let progress = TermProgress::new(a.json);
+            let created = twofold::vm::create::create_blocking(&hosts, &inv, &spec, &progress)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&created)?);
+            } else {
+                println!(
+                    "created {} on {} ({}), disk {}{}{}",
+                    created.name,
+                    created.host,
+                    if created.started {
+                        "running"
+                    } else {
+                        "not started"
+                    },
+                    created.disk,
+                    if created.protected {
+                        format!("; protected, restart priority {}", created.priority)
+                    } else {
+                        "; not protected".to_string()
+                    },
+                    created
+                        .iso
+                        .as_deref()
+                        .map(|i| format!("; installer {i}"))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// The lab's test guest: kernel and initramfs from the lab's guest cache (built by `lab up`).
+fn lab_guest_source(name: &str) -> Result<Source> {
+    let lab = twofold::lab::Lab::new();
+    let assets =
+        twofold::lab::guest::build_assets(&lab.guest_cache(), &twofold::progress::NoProgress)?;
+    Ok(Source::Kernel {
+        kernel: assets.kernel,
+        initrd: assets.initrd,
+        cmdline: twofold::lab::guest::kernel_cmdline(name),
+    })
 }
 
 /// One line a person reads after a migration.

@@ -15,6 +15,7 @@ mod events;
 #[allow(unsafe_code)]
 mod ffi;
 mod migrate;
+mod storage;
 
 use serde::{Deserialize, Serialize};
 use virt::connect::Connect;
@@ -25,6 +26,9 @@ use crate::error::{Error, Result};
 
 pub use events::{ensure_event_loop, LifecycleEvent, LifecycleKind, LifecycleSubscription};
 pub use migrate::{migration_uri, MigrationCancel, MigrationStats, StatsSource};
+pub use storage::PoolInfo;
+
+use crate::vm::xml::xml_escape;
 
 /// How to reach one virtualization host's libvirt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -201,10 +201,22 @@ impl Inventory {
         self.conn
             .busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| inv_err(&p, e))?;
-        // WAL lets the supervisor write while the app and the CLI read.
-        self.conn
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| inv_err(&p, e))?;
+        // WAL lets the supervisor write while the app and the CLI read. Switching a new file to
+        // WAL can answer SQLITE_BUSY at once, without calling the busy handler, while another
+        // process is switching it too: retry for as long as the busy timeout would have waited.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match self.conn.pragma_update(None, "journal_mode", "WAL") {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => return Err(inv_err(&p, e)),
+            }
+        }
         self.conn
             .pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| inv_err(&p, e))?;

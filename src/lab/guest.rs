@@ -645,36 +645,7 @@ impl Cpio {
     }
 }
 
-/// How libvirt runs a guest: hardware virtualization, or QEMU's emulator (TCG).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DomainType {
-    Kvm,
-    Qemu,
-}
-
-impl DomainType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DomainType::Kvm => "kvm",
-            DomainType::Qemu => "qemu",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<DomainType> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "kvm" => Some(DomainType::Kvm),
-            "qemu" | "tcg" => Some(DomainType::Qemu),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for DomainType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::vm::xml::DomainType;
 
 /// Decides how lab guests run: `TWOFOLD_DOMAIN_TYPE=kvm|qemu` if set; else KVM only if /dev/kvm
 /// exists and the real guest (kernel + initramfs, `-accel kvm -cpu host`) prints its first
@@ -844,93 +815,27 @@ impl GuestSpec {
     }
 }
 
-/// Escapes text for XML element content and attribute values (either quote).
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\'' => out.push_str("&apos;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::vm::xml::xml_escape;
 
 /// The libvirt domain of a lab guest: direct kernel boot, one virtio disk, no network, serial
 /// console as a TCP client of the lab's console server.
 pub fn domain_xml(spec: &GuestSpec) -> String {
-    let e = |s: &str| xml_escape(s);
-    let path = |p: &Path| xml_escape(&p.to_string_lossy());
-    let cpu = match spec.domain_type {
-        // TCG emulates a generic CPU; `host-model` would ask for features TCG lacks.
-        DomainType::Qemu => {
-            "  <cpu mode='custom' match='exact' check='none'>\n    <model fallback='allow'>qemu64</model>\n  </cpu>\n"
-        }
-        DomainType::Kvm => "  <cpu mode='host-model' check='partial'/>\n",
-    };
-    let serial_source = format!(
-        "<source mode='connect' host='{}' service='{}'>\
-         <reconnect enabled='yes' timeout='1'/></source>\
-         <protocol type='raw'/>",
-        e(&spec.console.ip().to_string()),
-        spec.console.port()
-    );
-    format!(
-        "<domain type='{dtype}'>
-  <name>{name}</name>
-  <uuid>{uuid}</uuid>
-  <memory unit='MiB'>{mem}</memory>
-  <currentMemory unit='MiB'>{mem}</currentMemory>
-  <vcpu placement='static'>{vcpus}</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>{kernel}</kernel>
-    <initrd>{initrd}</initrd>
-    <cmdline>{cmdline}</cmdline>
-  </os>
-  <features>
-    <acpi/>
-  </features>
-{cpu}  <clock offset='utc'/>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>restart</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <!-- cache='none' (O_DIRECT, no host page cache) is what libvirt requires for a safe live
-         migration on shared storage; io='native' is only valid together with cache='none'.
-         Checked on the lab's GlusterFS FUSE mount: O_DIRECT and native AIO are accepted there. -->
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='{format}' cache='none' io='native' error_policy='stop'/>
-      <source file='{disk}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <serial type='tcp'>
-      {serial_source}
-      <target port='0'/>
-    </serial>
-    <console type='tcp'>
-      {serial_source}
-      <target type='serial' port='0'/>
-    </console>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-",
-        dtype = spec.domain_type.as_str(),
-        name = e(&spec.name),
-        uuid = spec.uuid,
-        mem = spec.memory_mib,
-        vcpus = spec.vcpus,
-        kernel = path(&spec.kernel),
-        initrd = path(&spec.initrd),
-        cmdline = e(&kernel_cmdline(&spec.name)),
-        format = e(&spec.disk_format),
-        disk = path(&spec.disk_path),
-    )
+    crate::vm::xml::domain_xml(&crate::vm::xml::DomainSpec {
+        name: spec.name.clone(),
+        uuid: spec.uuid,
+        domain_type: spec.domain_type,
+        vcpus: spec.vcpus,
+        memory_mib: spec.memory_mib,
+        disk: spec.disk_path.clone(),
+        disk_format: spec.disk_format.clone(),
+        boot: crate::vm::xml::Boot::Kernel {
+            kernel: spec.kernel.clone(),
+            initrd: spec.initrd.clone(),
+            cmdline: kernel_cmdline(&spec.name),
+        },
+        console: crate::vm::xml::Console::Tcp(spec.console),
+        protection: None,
+    })
 }
 
 /// The command that creates a guest's empty qcow2 disk of `size_mib` MiB (run on a host node).

@@ -484,9 +484,13 @@ impl Lab {
         cmd::run("ip", &["link", "set", &n.veth(), "up"])?;
         node::spawn(self, &n, bare)?;
         node::wait_ready(self, &n, bare)?;
-        // Back on the network: it reaches every other node (the bridge port may need a moment).
+        // Back on the network: it reaches every other node that is on (the bridge port may need
+        // a moment).
         let deadline = Instant::now() + Duration::from_secs(30);
-        for other in NODES.iter().filter(|o| o.name != node) {
+        for other in NODES
+            .iter()
+            .filter(|o| o.name != node && self.anchor_pid(o.name).is_some())
+        {
             let probe = format!("exec 3<>/dev/tcp/{}/22", other.ip());
             while self.exec_output(node, &["bash", "-c", &probe]).is_err() {
                 if Instant::now() > deadline {

@@ -122,7 +122,16 @@ pub fn check_guest(lab: &Lab, vm: &str, last_secs: u64) -> Result<GuestCheck> {
 /// acknowledged were fdatasync'd, so they are on the store). Made by a host that mounts the store,
 /// reading with O_DIRECT (`-T none`) so no page cache of that host can show an older block.
 fn disk_snapshot(lab: &Lab, vm: &str) -> Result<std::path::PathBuf> {
-    let image = format!("{STORE_MOUNT}/{vm}.qcow2");
+    // VMs made with `twofold vm create` have their disk in the storage pool's directory; the
+    // demo guest has it at the top of the store.
+    let pooled = format!("{}/{vm}.qcow2", crate::provision::setup::IMAGES);
+    let image = if lab.exec_output("host1", &["test", "-e", &pooled]).is_ok()
+        || lab.exec_output("host2", &["test", "-e", &pooled]).is_ok()
+    {
+        pooled
+    } else {
+        format!("{STORE_MOUNT}/{vm}.qcow2")
+    };
     // /tmp is shared by the lab nodes and this machine.
     let out = std::path::PathBuf::from(format!(
         "/tmp/twofold-check-{vm}-{}.raw",

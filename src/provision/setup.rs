@@ -18,6 +18,9 @@ pub const ARBITER_BRICK: &str = "/srv/twofold/arbiter/vmstore";
 pub const STORE: &str = "/var/lib/twofold/store";
 /// virtlockd's indirect leases live on the shared store, so both hosts see the same leases.
 pub const LEASES: &str = "/var/lib/twofold/store/.leases";
+/// VM disks and install media: a libvirt storage pool of this name on each host, over the store.
+pub const POOL: &str = "twofold";
+pub const IMAGES: &str = "/var/lib/twofold/store/images";
 
 /// Volume options for VM images: QEMU (libvirt-qemu) owns its images, no client-side caching (a
 /// destination host must never read a block it cached before a migration), O_DIRECT reaches the
@@ -408,6 +411,33 @@ pub fn build_plan(list: &NodeList, input: &SetupInput) -> Result<Plan> {
             undo: None,
             broken: "libvirt is not configured for disk leases on the shared store".into(),
         })?;
+        let pool_ok = format!(
+            "virsh -c qemu:///system pool-dumpxml {POOL} 2>/dev/null | grep -qF '<path>{IMAGES}</path>' && \
+             virsh -c qemu:///system pool-info {POOL} | grep -Eq '^State: +running' && \
+             virsh -c qemu:///system pool-info {POOL} | grep -Eq '^Autostart: +yes'"
+        );
+        plan.push(ShellStep {
+            id: format!("{}/storage-pool", h.name),
+            node: h.name.clone(),
+            title: format!("Give libvirt on {} the VM store as a storage pool", h.name),
+            why: "New VM disks are made in the pool, which is on the replicated store, so every VM disk is on both storage nodes and both hosts can run the VM.".into(),
+            changes: vec![
+                format!("creates {IMAGES} on the store if missing"),
+                format!("defines the libvirt storage pool '{POOL}' at {IMAGES}, started now and at boot"),
+            ],
+            check: pool_ok.clone(),
+            apply: format!(
+                "mkdir -p {IMAGES} && \
+                 {{ virsh -c qemu:///system pool-info {POOL} >/dev/null 2>&1 || virsh -c qemu:///system pool-define-as {POOL} dir --target {IMAGES} >/dev/null; }} && \
+                 {{ virsh -c qemu:///system pool-info {POOL} | grep -Eq '^State: +running' || virsh -c qemu:///system pool-start {POOL} >/dev/null; }} && \
+                 virsh -c qemu:///system pool-autostart {POOL} >/dev/null"
+            ),
+            stdin: None,
+            undo: Some(format!(
+                "virsh -c qemu:///system pool-destroy {POOL} >/dev/null 2>&1; virsh -c qemu:///system pool-undefine {POOL} >/dev/null 2>&1; true"
+            )),
+            broken: format!("libvirt has no running, autostarted storage pool '{POOL}' at {IMAGES}"),
+        })?;
         let other_key = other.host_key.clone().ok_or_else(|| {
             Error::InvalidInput(format!(
                 "no pinned host key for {}; confirm its key first (setup pins keys on first contact)",
@@ -579,6 +609,7 @@ address = "10.0.0.22"
         assert!(pos("stor1/volume") < pos("stor1/volume-started"));
         assert!(pos("stor1/volume-started") < pos("host1/store-mount"));
         assert!(pos("host1/store-mount") < pos("host1/disk-leases"));
+        assert!(pos("host1/store-mount") < pos("host1/storage-pool"));
         assert!(pos("host2/trusts-host1") < pos("host2/authorized-on-host1"));
         let text = plan.render_text();
         assert!(

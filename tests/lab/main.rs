@@ -11,6 +11,7 @@ mod lab_nodes;
 mod migration;
 mod setup;
 mod teardown;
+mod vms;
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -88,6 +89,14 @@ const TESTS: &[(&str, TestFn)] = &[
     (
         "setup::storage_node_power_cut_loses_nothing",
         setup::storage_node_power_cut_loses_nothing,
+    ),
+    (
+        "vms::vm_create_puts_disks_on_the_store",
+        vms::vm_create_puts_disks_on_the_store,
+    ),
+    (
+        "vms::host_and_storage_node_lost_together",
+        vms::host_and_storage_node_lost_together,
     ),
     (
         "teardown::down_after_crash_halfway_leaves_nothing",

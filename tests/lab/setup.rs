@@ -13,15 +13,15 @@ use twofold::provision::setup::STORE;
 
 use crate::Ctx;
 
-struct Files {
+pub(crate) struct Files {
     dir: tempfile::TempDir,
 }
 
 /// The provisioned platform's files (inventory, node list, password), for the tests after it.
-static PROVISIONED: std::sync::Mutex<Option<Files>> = std::sync::Mutex::new(None);
+pub(crate) static PROVISIONED: std::sync::Mutex<Option<Files>> = std::sync::Mutex::new(None);
 
 impl Files {
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 }
@@ -75,7 +75,7 @@ fn setup_raw(ctx: &Ctx, db: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-fn stderr(o: &std::process::Output) -> String {
+pub(crate) fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
@@ -312,17 +312,30 @@ pub fn storage_node_power_cut_loses_nothing(ctx: &Ctx) {
     ctx.lab
         .ensure_console_server(&ctx.twofold, &NoProgress)
         .unwrap();
-    let assets = guest::build_assets(&ctx.lab.guest_cache(), &NoProgress).unwrap();
-    let dtype = guest::detect_domain_type(&ctx.lab.guest_cache(), &assets);
     let name = "store-test";
-    let disk = PathBuf::from(format!("{STORE}/{name}.qcow2"));
-    let cmd = guest::create_disk_command(&disk, 32);
-    let refs: Vec<&str> = cmd.iter().map(String::as_str).collect();
-    ctx.lab.exec_output("host1", &refs).unwrap();
-    let spec = GuestSpec::new(name, &assets, &disk, twofold::lab::console_addr(), dtype);
+    // Made the way an admin makes a VM: on the replicated store, protected.
+    let out = std::process::Command::new(&ctx.twofold)
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "vm",
+            "create",
+            name,
+            "--host",
+            "host1",
+            "--lab-guest",
+            "--disk-gib",
+            "1",
+            "--memory-mib",
+            "128",
+            "--protect",
+            "--priority",
+            "70",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
     let h1 = HostConn::open_blocking(&hosts[0]).unwrap();
-    h1.define_blocking(&guest::domain_xml(&spec)).unwrap();
-    h1.start_blocking(name).unwrap();
     let log = ctx.lab.console_dir().join(format!("{name}.log"));
     let start = twofold::lab::console::unix_ms();
     wait_for(|| {
@@ -378,7 +391,7 @@ pub fn storage_node_power_cut_loses_nothing(ctx: &Ctx) {
             let brick = ctx
                 .lab
                 .node_dir(s)
-                .join("srv/twofold/bricks/vmstore")
+                .join("srv/twofold/bricks/vmstore/images")
                 .join(format!("{name}.qcow2"));
             let out = std::process::Command::new("sha256sum")
                 .arg(&brick)
@@ -400,13 +413,14 @@ pub fn storage_node_power_cut_loses_nothing(ctx: &Ctx) {
     );
     let check = twofold::lab::check_guest_since(&ctx.lab, name, start).unwrap();
     assert!(check.records.is_clean(), "{check}");
+    let _ = h1.delete_volume_blocking(twofold::provision::setup::POOL, &format!("{name}.qcow2"));
 }
 
-fn setup_apply(ctx: &Ctx, db: &Path, nodes: &Path) -> std::process::Output {
+pub(crate) fn setup_apply(ctx: &Ctx, db: &Path, nodes: &Path) -> std::process::Output {
     setup(ctx, db, &["apply", "--nodes", nodes.to_str().unwrap()])
 }
 
-fn wait_for(mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_for(mut f: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !f() {
         assert!(std::time::Instant::now() < deadline, "timed out");
@@ -415,7 +429,7 @@ fn wait_for(mut f: impl FnMut() -> bool) {
 }
 
 /// Trigger healing and wait until no brick has entries left to heal (bounded).
-fn wait_heal(ctx: &Ctx) -> bool {
+pub(crate) fn wait_heal(ctx: &Ctx) -> bool {
     let _ = ctx.lab.exec_output(
         "stor1",
         &["gluster", "--mode=script", "volume", "heal", "vmstore"],

@@ -287,7 +287,9 @@ async fn bad_node_lists_are_errors() {
     let a = node(&sshd, "a1", Role::Host);
     let opts = test_opts();
 
-    let e = run_preflight::<Session>(&[], &opts, &NoProgress).await.unwrap_err();
+    let e = run_preflight::<Session>(&[], &opts, &NoProgress)
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("no nodes to check"), "{e}");
 
     // Two nodes of the same name (the second on another address, so only the name clashes).

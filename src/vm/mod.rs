@@ -7,6 +7,9 @@
 //! under `tokio::task::spawn_blocking` and hold the inventory's lock only for each write (a
 //! migration takes seconds; readers of the inventory must not wait for it).
 
+pub mod create;
+pub mod xml;
+
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
