@@ -13,7 +13,7 @@ export DEBIAN_FRONTEND=noninteractive
 # Runtime parts of the lab and the product (hosts, storage, transport, guest image).
 LAB_PKGS=(libvirt-daemon-system libvirt-clients libvirt-dev qemu-system-x86 qemu-block-extra qemu-utils
   glusterfs-server glusterfs-client busybox-static cpio openssh-server openssh-client iproute2
-  bridge-utils kmod psmisc procps libc6-dev gcc pkg-config)
+  bridge-utils kmod psmisc procps libc6-dev gcc pkg-config fio)
 # Desktop shell (Tauri v2) build and its end-to-end test harness.
 DESKTOP_PKGS=(libwebkit2gtk-4.1-dev build-essential file libxdo-dev libssl-dev
   libayatana-appindicator3-dev librsvg2-dev xvfb dbus dbus-x11)
