@@ -1,12 +1,14 @@
-//! Twofold's desktop app: a Tauri v2 shell around the engine. This first window lists the nodes,
-//! VMs and recent events from the inventory; the setup wizard, restore dialogs and the
-//! tray-resident supervisor come later. Commands are thin delegates into `twofold` and hand errors
-//! to the front end as `{code, message}` (see [`error::UiError`]).
+//! Twofold's desktop app: a Tauri v2 shell around the engine. The window runs the setup wizard
+//! (until a platform is set up) and then lists the nodes, VMs and recent events from the
+//! inventory; restore dialogs and the tray-resident supervisor come later. Commands are thin
+//! delegates into `twofold` and hand errors to the front end as `{code, message}` (see
+//! [`error::UiError`]).
 
 mod commands;
 mod error;
 mod smoke;
 mod tray;
+mod wizard;
 
 fn main() {
     let smoke = smoke::Smoke::from_env();
@@ -15,6 +17,7 @@ fn main() {
     let result = tauri::Builder::default()
         .manage(smoke)
         .manage(commands::Db::default())
+        .manage(wizard::WizardRuns::default())
         .setup(|app| {
             // No tray host (a bare X server in CI, some desktops) is no reason to refuse to start.
             if let Err(e) = tray::install(app) {
@@ -26,6 +29,17 @@ fn main() {
             commands::list_nodes,
             commands::list_vms,
             commands::recent_events,
+            wizard::wizard_load,
+            wizard::wizard_save,
+            wizard::wizard_clear,
+            wizard::scan_host_keys,
+            wizard::setup_preflight,
+            wizard::setup_plan,
+            wizard::setup_apply,
+            wizard::setup_cancel,
+            wizard::setup_verify,
+            wizard::scorecard,
+            wizard::lab_try,
             smoke::smoke_enabled,
             smoke::smoke_report,
         ])

@@ -8,5 +8,6 @@ pub mod ssh;
 pub(crate) mod test_sshd;
 
 pub use ssh::{
-    generate_keypair, install_key, Auth, CommandOutput, HostKeyPolicy, Secret, Session, Target,
+    fingerprint_of, generate_keypair, install_key, scan_host_key, Auth, CommandOutput,
+    HostKeyPolicy, ScannedKey, Secret, Session, Target,
 };

@@ -9,6 +9,7 @@ pub mod plan;
 pub mod preflight;
 pub mod setup;
 pub mod sizing;
+pub mod wizard;
 
 pub use engine::{provision, Readiness, Setup, SetupRequest};
 pub use preflight::{

@@ -3,8 +3,13 @@
 import { invoke } from "@tauri-apps/api/core";
 
 import { settle } from "./errors";
-import type { InventoryEvent, NodeSpec, Snapshot, UiError, VmRecord } from "./types";
+import type { InventoryEvent, NodeSpec, Outcome, Snapshot, UiError, VmRecord } from "./types";
 import { EVENT_LIMIT } from "./view";
+
+/** Only the nodes: at start, an empty inventory means the setup wizard. */
+export function fetchNodes(): Promise<Outcome<NodeSpec[]>> {
+  return settle(() => invoke<NodeSpec[]>("list_nodes"));
+}
 
 export async function fetchSnapshot(): Promise<Snapshot> {
   const [nodes, vms, events] = await Promise.all([
@@ -22,6 +27,8 @@ export interface SmokeReport {
   eventRows: number;
   nodeNames: string[];
   error?: UiError;
+  /** Which window showed: the setup wizard (its counts are 0) or the dashboard. */
+  view?: "wizard" | "dashboard";
 }
 
 export async function smokeEnabled(): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { bannersFor, settle, titleFor, toBanner, toUiError } from "./errors";
+import { adviceFor, bannersFor, settle, titleFor, toBanner, toUiError } from "./errors";
 
 describe("titleFor", () => {
   it("maps engine codes to headlines", () => {
@@ -11,6 +11,30 @@ describe("titleFor", () => {
 
   it("falls back for codes it does not know", () => {
     expect(titleFor("brand_new_code")).toBe("Something went wrong");
+  });
+
+  it("has a headline and advice for every code the setup wizard can meet", () => {
+    const codes = [
+      "auth_failed",
+      "host_key_changed",
+      "host_unreachable",
+      "ssh",
+      "step_failed",
+      "step_not_effective",
+      "cancelled",
+      "invalid_input",
+      "not_ready",
+      "too_small",
+      "needs_root",
+      "lab",
+      "busy",
+    ];
+    for (const code of codes) {
+      expect(titleFor(code), code).not.toBe("Something went wrong");
+      expect(adviceFor(code), code).toBeTruthy();
+    }
+    expect(titleFor("busy")).toBe("Another setup is already running");
+    expect(adviceFor("brand_new_code")).toBeNull();
   });
 });
 

@@ -1,23 +1,29 @@
-// Entry point: refresh the window from the inventory every few seconds; in smoke-test mode, report
-// the first render to the shell, which then exits.
+// Entry point. At start, decide between the setup wizard and the dashboard: the wizard while a
+// setup is unfinished (a saved wizard state that is not done) or when the inventory has no nodes;
+// the dashboard otherwise. The dashboard refreshes from the inventory every few seconds; in
+// smoke-test mode, the first render of either is reported to the shell, which then exits.
 
 import "./style.css";
+import "./wizard/wizard.css";
 
-import { fetchSnapshot, smokeEnabled, smokeReport } from "./api";
-import { toBanner, toUiError } from "./errors";
+import { fetchNodes, fetchSnapshot, smokeEnabled, smokeReport } from "./api";
+import { settle, toBanner, toUiError } from "./errors";
 import { render, renderBanners, rendered } from "./render";
 import type { UiError } from "./types";
 import { buildView } from "./view";
+import { tauriApi } from "./wizard/api";
+import { chooseView } from "./wizard/state";
+import { startWizard } from "./wizard/wizard";
 
 const REFRESH_MS = 5000;
 
 const smoke = smokeEnabled();
 let reported = false;
 
-async function reportOnce(error: UiError | undefined): Promise<void> {
+async function reportOnce(report: () => Parameters<typeof smokeReport>[0]): Promise<void> {
   if (reported || !(await smoke)) return;
   reported = true;
-  await smokeReport({ ...rendered(), error });
+  await smokeReport(report());
 }
 
 async function refresh(): Promise<void> {
@@ -25,11 +31,12 @@ async function refresh(): Promise<void> {
     const view = buildView(await fetchSnapshot(), Date.now());
     render(view, new Date());
     const first = view.banners[0];
-    await reportOnce(first ? { code: first.code, message: first.message } : undefined);
+    const error: UiError | undefined = first ? { code: first.code, message: first.message } : undefined;
+    await reportOnce(() => ({ ...rendered(), error, view: "dashboard" }));
   } catch (err) {
     const error = toUiError(err);
     renderBanners([toBanner(error)]);
-    await reportOnce(error).catch(() => undefined);
+    await reportOnce(() => ({ ...rendered(), error, view: "dashboard" })).catch(() => undefined);
   }
 }
 
@@ -37,4 +44,46 @@ function loop(): void {
   void refresh().finally(() => window.setTimeout(loop, REFRESH_MS));
 }
 
-loop();
+function byId(id: string): HTMLElement {
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`index.html lacks #${id}`);
+  return e;
+}
+
+let dashboardStarted = false;
+
+function showDashboard(): void {
+  byId("wizard").hidden = true;
+  byId("dashboard").hidden = false;
+  document.title = "Twofold";
+  if (!dashboardStarted) {
+    dashboardStarted = true;
+    loop();
+  }
+}
+
+async function boot(): Promise<void> {
+  const [saved, nodes] = await Promise.all([settle(() => tauriApi.load()), fetchNodes()]);
+  const entry = chooseView(saved, nodes);
+  byId("boot").hidden = true;
+  if (entry.view === "dashboard") {
+    showDashboard();
+    return;
+  }
+  startWizard({
+    root: byId("wizard"),
+    api: tauriApi,
+    state: entry.state,
+    notice: entry.notice,
+    onDone: showDashboard,
+    onRendered: () => {
+      void reportOnce(() => ({ nodeRows: 0, vmRows: 0, eventRows: 0, nodeNames: [], view: "wizard" })).catch(() => undefined);
+    },
+  });
+}
+
+void boot().catch((err) => {
+  // Deciding failed in a way settle() did not catch (a bug): the dashboard shows the error.
+  showDashboard();
+  renderBanners([toBanner(toUiError(err))]);
+});

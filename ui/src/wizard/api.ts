@@ -1,0 +1,69 @@
+// The Tauri commands of the setup wizard (src-tauri/src/wizard.rs). Every call rejects with a
+// UiError ({code, message}), whatever Tauri itself rejected with, so the wizard only ever
+// branches on codes. Behind an interface so the wizard can be driven without Tauri.
+
+import { Channel, invoke } from "@tauri-apps/api/core";
+
+import { toUiError } from "../errors";
+import type {
+  ApplyReport,
+  HostKeySeen,
+  LabMachines,
+  MachineInput,
+  PlanView,
+  PreflightView,
+  ProgressEvent,
+  Rule,
+  SetupRequest,
+  VerifyReport,
+  WizardSaved,
+} from "./types";
+
+export type OnProgress = (e: ProgressEvent) => void;
+
+export interface WizardApi {
+  load(): Promise<WizardSaved | null>;
+  save(state: WizardSaved): Promise<void>;
+  clear(): Promise<void>;
+  scanHostKeys(machines: MachineInput[]): Promise<HostKeySeen[]>;
+  preflight(request: SetupRequest, onProgress: OnProgress): Promise<PreflightView>;
+  plan(request: SetupRequest): Promise<PlanView>;
+  apply(request: SetupRequest, onProgress: OnProgress): Promise<ApplyReport>;
+  cancel(): Promise<void>;
+  verify(request: SetupRequest): Promise<VerifyReport>;
+  scorecard(): Promise<Rule[]>;
+  labTry(onProgress: OnProgress): Promise<LabMachines>;
+}
+
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(cmd, args);
+  } catch (err) {
+    throw toUiError(err);
+  }
+}
+
+function channel(onProgress: OnProgress): Channel<ProgressEvent> {
+  const ch = new Channel<ProgressEvent>();
+  ch.onmessage = onProgress;
+  return ch;
+}
+
+/** Passwords must never reach `wizard_save`; the state module strips them, this makes sure. */
+function withoutSecrets(state: WizardSaved): WizardSaved {
+  return { ...state, machines: state.machines.map(({ password: _p, ...m }) => m) };
+}
+
+export const tauriApi: WizardApi = {
+  load: () => call<WizardSaved | null>("wizard_load"),
+  save: (state) => call<void>("wizard_save", { state: withoutSecrets(state) }),
+  clear: () => call<void>("wizard_clear"),
+  scanHostKeys: (machines) => call<HostKeySeen[]>("scan_host_keys", { machines }),
+  preflight: (request, onProgress) => call<PreflightView>("setup_preflight", { request, onProgress: channel(onProgress) }),
+  plan: (request) => call<PlanView>("setup_plan", { request }),
+  apply: (request, onProgress) => call<ApplyReport>("setup_apply", { request, onProgress: channel(onProgress) }),
+  cancel: () => call<void>("setup_cancel"),
+  verify: (request) => call<VerifyReport>("setup_verify", { request }),
+  scorecard: () => call<Rule[]>("scorecard"),
+  labTry: (onProgress) => call<LabMachines>("lab_try", { onProgress: channel(onProgress) }),
+};
