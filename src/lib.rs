@@ -8,9 +8,11 @@ pub mod inventory;
 pub mod lab;
 pub mod node;
 pub mod nodes;
+pub mod notify;
 pub mod platform;
 pub mod progress;
 pub mod provision;
+pub mod status;
 pub mod vm;
 
 pub use error::{Error, Result};

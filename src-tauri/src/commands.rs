@@ -64,3 +64,23 @@ impl Db {
         .map_err(UiError::from)
     }
 }
+
+/// Live-migrate a VM to another host, with progress on the window's channel: the engine's
+/// migration with every check made before anything changes (see `twofold::vm::migrate_blocking`).
+#[tauri::command]
+pub async fn vm_migrate(
+    vm: String,
+    to: String,
+    on_progress: tauri::ipc::Channel<crate::wizard::ProgressEvent>,
+) -> Result<twofold::hypervisor::MigrationStats, UiError> {
+    tauri::async_runtime::spawn_blocking(move || {
+        let inv = Inventory::open(&default_path())?;
+        let hosts = twofold::platform::host_targets(&inv)?;
+        let progress = crate::wizard::ChannelProgress(on_progress);
+        let cancel = twofold::hypervisor::MigrationCancel::new();
+        twofold::vm::migrate_blocking(&hosts, &inv, &vm, &to, &progress, &cancel)
+    })
+    .await
+    .map_err(UiError::internal)?
+    .map_err(UiError::from)
+}

@@ -1,12 +1,15 @@
 //! Twofold's desktop app: a Tauri v2 shell around the engine. The window runs the setup wizard
 //! (until a platform is set up) and then lists the nodes, VMs and recent events from the
-//! inventory; restore dialogs and the tray-resident supervisor come later. Commands are thin
+//! inventory, the platform's live state and a migrate action. A tray icon follows the platform's
+//! health and a desktop notification says when a node goes down or comes back; restore dialogs
+//! come later. Commands are thin
 //! delegates into `twofold` and hand errors to the front end as `{code, message}` (see
 //! [`error::UiError`]).
 
 mod commands;
 mod error;
 mod smoke;
+mod status;
 mod tray;
 mod wizard;
 
@@ -23,12 +26,16 @@ fn main() {
             if let Err(e) = tray::install(app) {
                 eprintln!("twofold-desktop: no tray icon: {e}");
             }
+            status::start(app.handle());
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
             commands::list_nodes,
             commands::list_vms,
             commands::recent_events,
+            commands::vm_migrate,
+            status::platform_status,
+            status::status_history,
             wizard::wizard_load,
             wizard::wizard_save,
             wizard::wizard_clear,

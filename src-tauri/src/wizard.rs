@@ -118,7 +118,7 @@ pub enum ProgressEvent {
     Finish,
 }
 
-struct ChannelProgress(Channel<ProgressEvent>);
+pub(crate) struct ChannelProgress(pub(crate) Channel<ProgressEvent>);
 
 impl Progress for ChannelProgress {
     fn begin(&self, phase: &str, total: Option<u64>) {

@@ -143,6 +143,17 @@ impl TestSshd {
     }
 }
 
+impl TestSshd {
+    /// Stop this sshd and every session it serves, as a power cut would (the per-connection
+    /// processes outlive the listener otherwise).
+    pub fn cut(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for TestSshd {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -1,0 +1,90 @@
+//! Telling a person that something changed: desktop notifications through the freedesktop
+//! notification service (`notify-rust`, feature `notify`). A desktop without a notification
+//! server, or without a session bus at all, is normal (a server, a bare X session in CI): sending
+//! then fails with a reason the caller logs, and nothing else depends on it.
+
+use crate::status::{NodeState, Transition};
+
+/// How loud a notification is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Urgency {
+    Normal,
+    Critical,
+}
+
+impl Urgency {
+    /// A node going down is critical (desktops keep those on screen); anything else is normal.
+    pub fn of(t: &Transition) -> Urgency {
+        match t.to {
+            NodeState::Down => Urgency::Critical,
+            NodeState::Degraded | NodeState::Up => Urgency::Normal,
+        }
+    }
+}
+
+/// Show one desktop notification. Errors are for logging only: callers must go on.
+#[cfg(feature = "notify")]
+pub fn desktop(app_name: &str, title: &str, body: &str, urgency: Urgency) -> Result<(), String> {
+    notify_rust::Notification::new()
+        .appname(app_name)
+        .summary(title)
+        .body(body)
+        .icon("dialog-warning")
+        .urgency(match urgency {
+            Urgency::Normal => notify_rust::Urgency::Normal,
+            Urgency::Critical => notify_rust::Urgency::Critical,
+        })
+        .show()
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "no desktop notification could be shown ({e}); the tray icon still shows the state"
+            )
+        })
+}
+
+/// Without the `notify` feature there is no notification service to reach.
+#[cfg(not(feature = "notify"))]
+pub fn desktop(
+    _app_name: &str,
+    _title: &str,
+    _body: &str,
+    _urgency: Urgency,
+) -> Result<(), String> {
+    Err("this build of Twofold has no desktop notifications (feature `notify`)".into())
+}
+
+#[cfg(all(test, feature = "notify"))]
+mod tests {
+    /// With no session bus at all, sending fails with a reason instead of panicking or hanging.
+    #[test]
+    fn no_session_bus_is_an_error_not_a_crash() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "notify::tests::child_sends", "--nocapture"])
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                "unix:path=/nonexistent/twofold-bus",
+            )
+            .env("TWOFOLD_NOTIFY_CHILD", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(
+            text.contains("notify failed: no desktop notification"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn child_sends() {
+        if std::env::var_os("TWOFOLD_NOTIFY_CHILD").is_none() {
+            return;
+        }
+        match super::desktop("Twofold", "test", "body", super::Urgency::Normal) {
+            Ok(()) => println!("notify sent"),
+            Err(e) => println!("notify failed: {e}"),
+        }
+    }
+}
