@@ -14,6 +14,9 @@ import { buildView } from "./view";
 import { tauriApi } from "./wizard/api";
 import { chooseView } from "./wizard/state";
 import { startWizard } from "./wizard/wizard";
+import { fetchLive, renderLive } from "./dashboard/render-live";
+import type { History, PlatformStatus } from "./dashboard/types";
+import { listen } from "@tauri-apps/api/event";
 
 const REFRESH_MS = 5000;
 
@@ -26,7 +29,25 @@ async function reportOnce(report: () => Parameters<typeof smokeReport>[0]): Prom
   await smokeReport(report());
 }
 
+let live: { status: PlatformStatus | null; history: History } = { status: null, history: {} };
+
+function drawLive(): void {
+  const root = document.getElementById("live");
+  if (root) renderLive(root, live.status, live.history, drawLive);
+}
+
+async function refreshLive(): Promise<void> {
+  try {
+    live = await fetchLive();
+  } catch {
+    // Outside the app (vite in a browser) there is no live status: the inventory lists remain.
+    return;
+  }
+  drawLive();
+}
+
 async function refresh(): Promise<void> {
+  void refreshLive();
   try {
     const view = buildView(await fetchSnapshot(), Date.now());
     render(view, new Date());
@@ -59,6 +80,8 @@ function showDashboard(): void {
   if (!dashboardStarted) {
     dashboardStarted = true;
     loop();
+    // Each look of the platform arrives as an event too: redraw at once, not at the next refresh.
+    void listen<PlatformStatus>("status", () => void refreshLive()).catch(() => undefined);
   }
 }
 
