@@ -156,7 +156,13 @@ pub fn scorecard(
             "Two storage nodes are set up; the store was not checked in this session.".to_string(),
         ),
     };
-    Ok(vec![
+    Ok(four_rules(n_plus_one, storage))
+}
+
+/// The four rules, from how the first two stand (the last two wait for backups and offsite).
+/// The wizard's scorecard and the live status both say them through this one place.
+pub fn four_rules(n_plus_one: (RuleState, String), storage: (RuleState, String)) -> Vec<Rule> {
+    vec![
         Rule {
             id: "n_plus_one",
             title: "Two hosts, each able to carry the critical VMs alone",
@@ -183,7 +189,7 @@ pub fn scorecard(
             detail: "No offsite copy yet: backups must exist before they can be copied offsite."
                 .into(),
         },
-    ])
+    ]
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::inventory::{now_ms, Inventory, Severity};
 use crate::node::Session;
 use crate::nodes::{NodeSpec, Role};
 use crate::provision::sizing::{self, HostSpec, SizingInput, VmSpec};
-use crate::provision::wizard::{Rule, RuleState};
+use crate::provision::wizard::{four_rules, Rule, RuleState};
 use crate::vm::{VmList, VmView};
 
 pub use probe::{parse_probe, probe_command, Sample};
@@ -448,34 +448,7 @@ fn rules(nodes: &[NodeStatus], critical: &[VmSpec]) -> Vec<Rule> {
             "Both storage nodes are up: every VM disk has two copies.".to_string(),
         )
     };
-    vec![
-        Rule {
-            id: "n_plus_one",
-            title: "Two hosts, each able to carry the critical VMs alone",
-            state: n_plus_one.0,
-            detail: n_plus_one.1,
-        },
-        Rule {
-            id: "replicated_storage",
-            title: "Shared storage on two nodes that copy each other",
-            state: storage.0,
-            detail: storage.1,
-        },
-        Rule {
-            id: "backups",
-            title: "Image and file backups on a schedule",
-            state: RuleState::Missing,
-            detail: "No backup schedule yet: Twofold's backups are not set up on this platform."
-                .into(),
-        },
-        Rule {
-            id: "offsite",
-            title: "Copies offsite",
-            state: RuleState::Missing,
-            detail: "No offsite copy yet: backups must exist before they can be copied offsite."
-                .into(),
-        },
-    ]
+    four_rules(n_plus_one, storage)
 }
 
 /// What changed between two looks. With no previous look, every node that is not up is news;
