@@ -14,9 +14,12 @@ export DEBIAN_FRONTEND=noninteractive
 LAB_PKGS=(libvirt-daemon-system libvirt-clients libvirt-dev qemu-system-x86 qemu-block-extra qemu-utils
   glusterfs-server glusterfs-client busybox-static cpio openssh-server openssh-client iproute2
   bridge-utils kmod psmisc procps libc6-dev gcc pkg-config fio)
-# Desktop shell (Tauri v2) build and its end-to-end test harness.
+# Desktop shell (Tauri v2) build and its end-to-end test harness: the WebDriver of WebKitGTK, a
+# standalone tray (StatusNotifierItem host and watcher) to show the tray icon under Xvfb, and the
+# X tools that click it and take screenshots of the whole screen.
 DESKTOP_PKGS=(libwebkit2gtk-4.1-dev build-essential file libxdo-dev libssl-dev
-  libayatana-appindicator3-dev librsvg2-dev xvfb dbus dbus-x11)
+  libayatana-appindicator3-dev librsvg2-dev xvfb dbus dbus-x11 webkit2gtk-driver
+  haskell-gtk-sni-tray-utils libglib2.0-bin xdotool x11-utils imagemagick)
 
 missing=()
 for p in "${LAB_PKGS[@]}" "${DESKTOP_PKGS[@]}"; do

@@ -13,3 +13,7 @@ if [ -f ui/package-lock.json ]; then
   fi
   (cd ui && npm run build)
 fi
+# The WebDriver bridge the desktop end-to-end test drives the real app through.
+if ! command -v tauri-driver >/dev/null 2>&1; then
+  cargo install tauri-driver --locked --version 2.1.0
+fi

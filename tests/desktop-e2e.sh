@@ -37,16 +37,26 @@ trap cleanup EXIT
 
 # The app's inventory, saved wizard progress and SSH key: all throwaway.
 export TWOFOLD_DB="$TMP/twofold.db"
-export WEBKIT_DISABLE_COMPOSITING_MODE=1 WEBKIT_DISABLE_DMABUF_RENDERER=1 LIBGL_ALWAYS_SOFTWARE=1
+# Software GL only. Not WEBKIT_DISABLE_COMPOSITING_MODE or WEBKIT_DISABLE_DMABUF_RENDERER (which the
+# smoke test sets): with either, WebKitWebDriver's screenshot command never answers.
+export LIBGL_ALWAYS_SOFTWARE=1
 export TWOFOLD_STATUS_INTERVAL_MS=2000
 
 cat >"$TMP/inner.sh" <<'SH'
+# A tray along the top of the screen, with its own StatusNotifierWatcher on this D-Bus session.
+gtk-sni-tray-standalone --top --end --watcher --size 32 --color '#303030' >"$TMP/tray.log" 2>&1 &
+tray=$!
+for _ in $(seq 1 50); do
+  gdbus call --session --dest org.kde.StatusNotifierWatcher --object-path /StatusNotifierWatcher \
+    --method org.freedesktop.DBus.Peer.Ping >/dev/null 2>&1 && break
+  sleep 0.1
+done
 tauri-driver --port 4444 --native-driver /usr/bin/WebKitWebDriver >"$TMP/driver.log" 2>&1 &
 drv=$!
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/4444) 2>/dev/null && break; sleep 0.1; done
 node --test --test-reporter=tap --test-concurrency=1 ui/e2e/*.e2e.mjs >"$TMP/tap.txt" 2>&1
 rc=$?
-kill "$drv" 2>/dev/null; wait "$drv" 2>/dev/null
+kill "$drv" "$tray" 2>/dev/null; wait "$drv" "$tray" 2>/dev/null
 exit $rc
 SH
 export TMP

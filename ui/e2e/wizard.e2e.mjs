@@ -1,14 +1,17 @@
 // End-to-end: the real desktop app (under Xvfb, driven by tauri-driver + WebKitWebDriver) walks
 // the setup wizard from the built-in lab's bare machines to a verified platform. Bad input first,
 // while the machines are still bare: each must show its error and change nothing on the nodes.
-// Run by tests/desktop-e2e.sh, which starts tauri-driver and cleans up.
+// Then a machine's identity changes under the wizard, the app is closed in the middle of the
+// setup and opened again, and the platform is verified. From the trust step on, the walk uses the
+// keyboard alone (Tab to reach a control, Enter or Space to use it).
+// Run by tests/desktop-e2e.sh, which starts tauri-driver and a tray host, and cleans up.
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 
-import { Builder, By, until } from "selenium-webdriver";
+import { Builder, By, Key, until } from "selenium-webdriver";
 
 const APP = process.env.TWOFOLD_E2E_APP;
 const TWOFOLD = process.env.TWOFOLD_E2E_CLI;
@@ -47,10 +50,43 @@ async function click(id, timeoutMs = 20_000) {
   await e.click();
 }
 
+/** The data-testid of the focused element, or null. */
+async function focused() {
+  return driver.executeScript("const a = document.activeElement; return a && a.dataset ? a.dataset.testid ?? null : null;");
+}
+
+/**
+ * Keyboard only: Tab (forward) until the control has the focus, then Enter (Space for a check
+ * box). Fails if Tab never reaches it: that is a control a keyboard user cannot use.
+ */
+async function press(id, timeoutMs = 20_000) {
+  // The wizard redraws a step when its state changes: look the control up again if it was replaced.
+  let checkbox = false;
+  await driver.wait(async () => {
+    try {
+      const e = await visible(id, timeoutMs);
+      if (!(await e.isEnabled()) || (await e.getAttribute("aria-disabled")) === "true") return false;
+      checkbox = (await e.getAttribute("type")) === "checkbox";
+      return true;
+    } catch (err) {
+      if (err.name === "StaleElementReferenceError") return false;
+      throw err;
+    }
+  }, timeoutMs, `[data-testid=${id}] stays unavailable`);
+  for (let i = 0; i < 120 && (await focused()) !== id; i++) {
+    await driver.switchTo().activeElement().sendKeys(Key.TAB);
+  }
+  assert.equal(await focused(), id, `Tab never reaches [data-testid=${id}]`);
+  await driver.switchTo().activeElement().sendKeys(checkbox ? Key.SPACE : Key.ENTER);
+}
+
+/** Type into a field as a person would: select what is there, delete it, type the new value (the
+ *  form listens to input events, which WebDriver's clear() does not send). */
 async function setField(id, value) {
   const e = await visible(id);
-  await e.clear();
+  await e.sendKeys(Key.chord(Key.CONTROL, "a"), Key.BACK_SPACE);
   if (value !== "") await e.sendKeys(value);
+  assert.equal(await e.getAttribute("value"), value, `[data-testid=${id}] holds what was typed`);
 }
 
 /** The dialog an engine error becomes: its code, after which it is closed. */
@@ -70,12 +106,29 @@ function nodeState() {
     .join("\n");
 }
 
-before(async () => {
+/** Start the app (a new WebDriver session starts a new app process). */
+async function openApp() {
   driver = await new Builder()
     .usingServer("http://127.0.0.1:4444/")
     .withCapabilities({ browserName: "wry", "tauri:options": { application: APP } })
     .build();
-});
+}
+
+/** A lab node's sshd gets a new host key, as after a reinstall (or with another machine in its place). */
+function changeHostKey(node) {
+  const script = [
+    "set -e",
+    // sshd shows its command line (with -f CONFIG) in its process title.
+    'conf=$(tr "\\0" " " </proc/$(cat /run/sshd.pid)/cmdline | grep -oE -- "-f [^ ]+" | cut -d" " -f2)',
+    'key=$(awk \'/^HostKey/ {print $2}\' "$conf")',
+    'rm -f "$key" "$key.pub"',
+    'ssh-keygen -q -t ed25519 -N "" -C "replaced" -f "$key"',
+    "kill -HUP $(cat /run/sshd.pid)",
+  ].join("\n");
+  execFileSync(TWOFOLD, ["lab", "exec", node, "--", "sh", "-c", script], { encoding: "utf8" });
+}
+
+before(openApp);
 
 after(async () => {
   if (driver) await driver.quit().catch(() => undefined);
@@ -144,38 +197,86 @@ test("an unreachable machine and a wrong password each show a dialog and change 
   await setField("machine-0-password", password);
 });
 
-test("the wizard sets the bare lab up and verifies it", { timeout: 900_000 }, async () => {
-  await click("wizard-next");
+test("a machine whose identity changed is refused, shown, and trusted again only when confirmed", { timeout: 600_000 }, async () => {
+  await press("wizard-next");
   await step("trust", 60_000);
-  await click("trust-all", 60_000);
-  await click("wizard-next");
+  await visible("fingerprint-stor2", 60_000);
+  await screenshot("trust");
+  // Each machine confirmed on its own check box, with the keyboard.
+  for (const n of ["host1", "host2", "stor1", "stor2"]) {
+    if (!(await (await find(`trust-${n}`)).isSelected())) await press(`trust-${n}`);
+  }
+  await press("wizard-next");
   await step("preflight");
-  if (!(await driver.findElements(byTestId("preflight-summary"))).length) await click("preflight-again");
-  await visible("preflight-summary", 180_000);
+  await visible("preflight-summary", 240_000);
+
+  // stor2 is reinstalled (or another machine answers at its address) after it was trusted.
+  const before = nodeState();
+  changeHostKey("stor2");
+  await press("preflight-again");
+  const d = await dialogCode(120_000);
+  assert.equal(d.code, "host_key_changed", d.message);
+  await screenshot("host-key-changed-dialog");
+  assert.equal(nodeState(), before, "a changed host key let the checks change something");
+
+  // The dialog's way on: back to the trust step, where the identities are read again, the new one
+  // is flagged, and it must be confirmed again.
+  assert.match(await (await visible("error-dialog-action")).getText(), /identit/i);
+  await press("error-dialog-action");
+  await step("trust");
+  const warn = await visible("host-key-changed-stor2", 60_000);
+  assert.equal(await warn.getAttribute("data-code"), "host_key_changed");
+  assert.equal(await (await find("trust-stor2")).isSelected(), false, "a changed identity is not trusted by itself");
+  assert.equal(await (await find("trust-host1")).isSelected(), true, "unchanged identities stay trusted");
+  await screenshot("trust-host-key-changed");
+  await press("trust-stor2");
+  await press("wizard-next");
+  await step("preflight");
+});
+
+test("the wizard sets the bare lab up, survives being closed half-way, and verifies it", { timeout: 1_200_000 }, async () => {
+  // The checks run by themselves on entering the step.
+  await visible("preflight-summary", 240_000);
   await visible("sizing");
   await screenshot("preflight");
-  await click("wizard-next", 30_000);
+  await press("wizard-next", 30_000);
 
   await step("plan", 120_000);
-  const steps = await driver.findElements(By.css('[data-testid^="plan-step-"]'));
-  assert.ok(steps.length >= 20, `the plan lists its steps (${steps.length})`);
+  // The plan is read from the machines after the step opens.
+  const planSteps = async () => (await driver.findElements(By.css('[data-testid^="plan-step-"]'))).length;
+  await driver.wait(async () => (await planSteps()) >= 20, 120_000, "the plan lists its steps");
   await screenshot("plan");
-  await click("wizard-next", 60_000);
+  await press("wizard-next", 60_000);
 
   await step("apply");
   await visible("apply-log", 60_000);
+  // Close the app once a few steps have finished (Twofold's key is on the machines by then).
+  const finished = async () => (await driver.findElements(By.css('[data-testid^="step-state-"][data-state="done"], [data-testid^="step-state-"][data-state="already_done"]'))).length;
+  await driver.wait(async () => (await finished()) >= 6, 300_000, "six setup steps finish");
   await screenshot("apply-running");
-  await visible("apply-outcome", 600_000);
+  const doneBefore = await finished();
+  await driver.quit();
+  driver = null;
+
+  // Opened again: straight back to the setup, which resumes and skips what is done.
+  await openApp();
+  await step("apply", 60_000);
+  const resume = await visible("apply-resume", 30_000);
+  assert.match(await resume.getText(), /resume/i);
+  await screenshot("apply-resume");
+  await press("apply-resume");
+  const outcome = await visible("apply-outcome", 900_000);
+  assert.equal(await outcome.getAttribute("data-outcome"), "completed", await outcome.getText());
   await screenshot("apply-done");
-  const failed = await driver.findElements(By.css('[data-testid^="step-state-"] .bad, [data-testid^="step-state-"].failed'));
-  assert.equal(failed.length, 0, "no step failed");
-  await click("wizard-next", 30_000);
+  const skipped = (await driver.findElements(By.css('[data-testid^="step-state-"][data-state="already_done"]'))).length;
+  assert.ok(skipped >= doneBefore - 1, `the resumed run skipped what was done (${skipped} skipped, ${doneBefore} done before)`);
+  await press("wizard-next", 30_000);
 
   await step("verify", 30_000);
   const summary = await visible("verify-summary", 240_000);
   await screenshot("verify");
   assert.doesNotMatch(await summary.getText(), /fail|not /i, await summary.getText());
-  await click("wizard-next", 30_000);
+  await press("wizard-next", 30_000);
 
   await step("done", 30_000);
   const card = await visible("scorecard", 60_000);
@@ -194,7 +295,7 @@ test("the wizard sets the bare lab up and verifies it", { timeout: 900_000 }, as
   }
 
   // The dashboard opens onto the platform just set up, with every node's live state.
-  await click("open-dashboard");
+  await press("open-dashboard");
   await driver.wait(until.elementLocated(By.css('[data-testid="health"]')), 60_000);
   await driver.wait(
     async () => (await driver.findElements(By.css('[data-testid^="node-"][data-state="up"]'))).length === 4,
@@ -202,4 +303,54 @@ test("the wizard sets the bare lab up and verifies it", { timeout: 900_000 }, as
     "the dashboard shows four nodes up",
   );
   await screenshot("dashboard", "dashboard");
+});
+
+/** In `gdbus introspect --recurse` output, the path of the object with a StatusNotifierItem. */
+function trayItemPath(tree) {
+  let path = null;
+  for (const line of tree.split("\n")) {
+    const node = line.match(/^\s*node (\/\S*)/);
+    if (node) path = node[1];
+    if (path && /interface org\.kde\.StatusNotifierItem \{/.test(line)) return path;
+  }
+  return null;
+}
+
+/** `gdbus call` on the test's D-Bus session; the printed GVariant text. */
+function gdbus(dest, path, method, ...args) {
+  return execFileSync("gdbus", ["call", "--session", "--dest", dest, "--object-path", path, "--method", method, ...args], { encoding: "utf8" });
+}
+
+test("the tray shows the platform's state and its menu lists every node and the four rules", { timeout: 120_000 }, async () => {
+  // The app registered its icon with the tray's StatusNotifierWatcher.
+  const items = gdbus("org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher", "org.freedesktop.DBus.Properties.Get", "org.kde.StatusNotifierWatcher", "RegisteredStatusNotifierItems");
+  const bus = items.match(/'([^'/]+)/)?.[1];
+  assert.ok(bus, `no tray item registered: ${items}`);
+  // The watcher lists the item's bus name; the object is wherever the app put it.
+  const tree = execFileSync("gdbus", ["introspect", "--session", "--dest", bus, "--object-path", "/", "--recurse"], { encoding: "utf8" });
+  const path = trayItemPath(tree);
+  assert.ok(path, `${bus} has no org.kde.StatusNotifierItem object`);
+
+  // Its menu, as the tray reads it (com.canonical.dbusmenu), once a look at the platform has
+  // filled it: every node up and the rules.
+  const menuPath = gdbus(bus, path, "org.freedesktop.DBus.Properties.Get", "org.kde.StatusNotifierItem", "Menu").match(/objectpath '([^']+)'/)?.[1];
+  assert.ok(menuPath, "the tray item has a menu");
+  let layout = "";
+  await driver.wait(async () => {
+    layout = gdbus(bus, menuPath, "com.canonical.dbusmenu.GetLayout", "--", "0", "-1", "[]");
+    return ["host1", "host2", "stor1", "stor2"].every((n) => new RegExp(`${n}[^']*up`).test(layout));
+  }, 30_000, "the tray menu shows the four nodes up");
+  for (const words of [/dashboard/i, /quit/i, /replicated/i]) assert.match(layout, words);
+
+  // Open it as a person would (right click on the icon, at the tray's end) and photograph it.
+  const bar = execFileSync("xdotool", ["search", "--class", "gtk-sni-tray-standalone"], { encoding: "utf8" }).trim().split("\n").pop();
+  const geo = Object.fromEntries(
+    execFileSync("xdotool", ["getwindowgeometry", "--shell", bar], { encoding: "utf8" }).trim().split("\n").map((l) => l.split("=")),
+  );
+  const x = Number(geo.X) + Number(geo.WIDTH) - 16;
+  const y = Number(geo.Y) + Number(geo.HEIGHT) / 2;
+  execFileSync("xdotool", ["mousemove", String(x), String(y), "click", "3"]);
+  await new Promise((r) => setTimeout(r, 1500));
+  execFileSync("import", ["-window", "root", `${SHOTS}/tray-menu.png`]);
+  execFileSync("xdotool", ["key", "Escape"]);
 });
