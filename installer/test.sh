@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Twofold test on this machine: formatting and lints, unit tests (libvirt test driver),
 # the lab integration tests (real libvirtd, QEMU, GlusterFS, sshd in four namespaced nodes),
-# the front end's unit tests and the desktop app smoke test under Xvfb.
+# the front end's unit tests, the desktop app's end-to-end test (the real window under Xvfb, driven
+# through WebDriver, setting the bare lab up) and the installed .deb's smoke test.
 # Installs what is missing first. Run as root on Debian 12: sudo installer/test.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,7 @@ step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 step unit cargo test --workspace --lib --bins --locked
 step lab cargo test --locked --test lab
 step ui bash -c 'cd ui && npm test'
+step e2e bash tests/desktop-e2e.sh
 step desktop bash tests/desktop-smoke.sh
 
 echo

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Desktop smoke test: build the front end and the Tauri app, seed a throwaway inventory with two
-# nodes and a VM, open the real window under Xvfb (with a D-Bus session), and check that the page
-# it rendered lists the seeded nodes. The app reports what it rendered and exits by itself when
+# Desktop smoke test of the installed package: build the app's .deb (installer/build-deb.sh
+# --debug), install it with apt, seed a throwaway inventory with two nodes and a VM, start the
+# installed /usr/bin/twofold-desktop under Xvfb (with a D-Bus session and a standalone tray), and
+# check that the page it rendered lists the seeded nodes and that its tray icon registered with the
+# tray, menu and all. The app reports what it rendered and exits by itself when
 # TWOFOLD_DESKTOP_SMOKE is set (src-tauri/src/smoke.rs); it exits 2 on its own after 60 s if the
-# page never reports. A screenshot of the window is saved to artifacts/desktop-main.png.
+# page never reports. A screenshot is saved to artifacts/desktop-main.png. The package is removed
+# again at the end unless it was installed before.
 #
-# Usage: bash tests/desktop-smoke.sh        (works as root: see the WebKit settings below)
+# Usage (root): bash tests/desktop-smoke.sh
 
 set -uo pipefail
 
@@ -20,28 +23,34 @@ fail() {
 
 step() { echo "desktop-smoke: $*" >&2; }
 
-# ---- build --------------------------------------------------------------------------------------
-step "building the front end (ui/dist)"
-(
-    cd ui || exit 1
-    if [ ! -d node_modules ]; then npm ci --no-audit --no-fund || exit 1; fi
-    npm run build
-) >&2 || fail "front-end build failed"
-
-step "building the app"
-# The whole workspace, as installer/test.sh builds it: building one package alone resolves other
-# features for the shared dependencies and would compile the WebKit stack a second time.
-cargo build --workspace --bins --examples >&2 || fail "cargo build of the app failed"
-
+# ---- build and install --------------------------------------------------------------------------
+step "building the seeding tool"
+cargo build --workspace --bins --examples >&2 || fail "cargo build failed"
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps \
     | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))') \
     || fail "cannot find cargo's target directory"
-APP="$TARGET_DIR/debug/twofold-desktop"
-[ -x "$APP" ] || fail "no binary at $APP"
+
+step "building the .deb"
+DEB=$(bash installer/build-deb.sh --debug) || fail "installer/build-deb.sh --debug failed"
+step "package: $DEB ($(du -h "$DEB" | cut -f1))"
+PKG=$(dpkg-deb -f "$DEB" Package)
+WAS_INSTALLED=0
+dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q 'install ok installed' && WAS_INSTALLED=1
+TMP=$(mktemp -d -t twofold-desktop-smoke.XXXXXX)
+cleanup() {
+    [ "$WAS_INSTALLED" = 0 ] && dpkg -r "$PKG" >/dev/null 2>&1
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+step "installing $PKG"
+apt-get install -y -qq --no-install-recommends "$DEB" >"$TMP/apt.log" 2>&1 \
+    || { tail -n 20 "$TMP/apt.log" >&2; fail "apt-get install $DEB failed"; }
+APP=$(dpkg -L "$PKG" | grep -E '^/usr/bin/' | head -1)
+[ -x "$APP" ] || fail "the package installs no program under /usr/bin"
+dpkg -L "$PKG" | grep -q '\.desktop$' || fail "the package has no menu entry (.desktop file)"
+step "installed $APP"
 
 # ---- fixture ------------------------------------------------------------------------------------
-TMP=$(mktemp -d -t twofold-desktop-smoke.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
 DB="$TMP/twofold.db"
 REPORT="$TMP/report.json"
 
@@ -57,13 +66,21 @@ export WEBKIT_DISABLE_DMABUF_RENDERER=1
 export LIBGL_ALWAYS_SOFTWARE=1
 export TWOFOLD_DB="$DB" TWOFOLD_DESKTOP_SMOKE="$REPORT"
 # Keep the window up for a moment after the report so the screenshot shows it.
-export TWOFOLD_DESKTOP_SMOKE_LINGER_MS=2500
+# Long enough for the tray icon to register (several seconds after the window) and be read.
+export TWOFOLD_DESKTOP_SMOKE_LINGER_MS=20000
 
 # The screenshot comes from Xvfb's own framebuffer file (-fbdir, XWD format), so no screenshot tool
 # is needed. Runs inside the X server and D-Bus session. A file, not an exported function:
 # xvfb-run is a /bin/sh script, and dash drops exported functions.
 mkdir -p "$TMP/fb"
 cat >"$TMP/run-app.sh" <<'SH'
+# A tray along the top of the screen, with its own StatusNotifierWatcher on this D-Bus session.
+gtk-sni-tray-standalone --top --end --watcher --size 32 --color '#303030' >"$FBDIR/../tray.log" 2>&1 &
+tray=$!
+watcher() {
+    gdbus call --session --dest org.kde.StatusNotifierWatcher --object-path /StatusNotifierWatcher "$@"
+}
+for _ in $(seq 1 50); do watcher --method org.freedesktop.DBus.Peer.Ping >/dev/null 2>&1 && break; sleep 0.1; done
 "$APP" &
 pid=$!
 for _ in $(seq 1 900); do
@@ -74,8 +91,28 @@ done
 if [ -s "$REPORT" ]; then
     sleep 1
     cp "$FBDIR/Xvfb_screen0" "$FBDIR/shot.xwd" 2>/dev/null
+    # The tray item the app registered (it can take several seconds after the window), and the
+    # labels of its menu (com.canonical.dbusmenu).
+    for _ in $(seq 1 60); do
+        bus=$(watcher --method org.freedesktop.DBus.Properties.Get org.kde.StatusNotifierWatcher \
+            RegisteredStatusNotifierItems | grep -oE "'[^'/]+" | head -1 | tr -d "'")
+        [ -n "$bus" ] && break
+        sleep 0.25
+    done
+    if [ -n "$bus" ]; then
+        path=$(gdbus introspect --session --dest "$bus" --object-path / --recurse \
+            | awk '/^ *node \// {p=$2} /interface org.kde.StatusNotifierItem \{/ {print p; exit}')
+        menu=$(gdbus call --session --dest "$bus" --object-path "$path" --method \
+            org.freedesktop.DBus.Properties.Get org.kde.StatusNotifierItem Menu | grep -oE "'/[^']*'" | tr -d "'")
+        gdbus call --session --dest "$bus" --object-path "$menu" --method com.canonical.dbusmenu.GetLayout \
+            -- 0 -1 '[]' >"$FBDIR/../tray-menu.txt" 2>&1
+        import -window root "$FBDIR/../tray.png" 2>/dev/null
+    fi
 fi
 wait "$pid"
+rc=$?
+kill "$tray" 2>/dev/null
+exit $rc
 SH
 export APP REPORT FBDIR="$TMP/fb"
 
@@ -147,5 +184,12 @@ if (r.vmRows !== 1) problems.push(`expected 1 VM row, got ${r.vmRows}`);
 for (const p of problems) console.error(`desktop-smoke: ${p}`);
 process.exit(problems.length ? 1 : 0);
 JS
+
+# ---- the tray ----------------------------------------------------------------------------------
+[ -s "$TMP/tray-menu.txt" ] || fail "the installed app registered no tray icon (or its menu could not be read)"
+for label in "Open dashboard" "Quit"; do
+    grep -q "$label" "$TMP/tray-menu.txt" || fail "the tray menu has no '$label': $(cat "$TMP/tray-menu.txt")"
+done
+step "tray menu: $(grep -oE "'label': <'[^']+'>" "$TMP/tray-menu.txt" | sed -E "s/'label': <'([^']+)'>/\1/" | paste -sd '|')"
 
 echo "1 passed, 0 failed"

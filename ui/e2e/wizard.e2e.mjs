@@ -237,8 +237,11 @@ test("a machine whose identity changed is refused, shown, and trusted again only
 test("the wizard sets the bare lab up, survives being closed half-way, and verifies it", { timeout: 1_200_000 }, async () => {
   // The checks run by themselves on entering the step.
   await visible("preflight-summary", 240_000);
-  await visible("sizing");
+  const sizing = await visible("sizing");
   await screenshot("preflight");
+  // The N+1 picture: each host's capacity against the critical VMs.
+  await driver.executeScript("arguments[0].scrollIntoView({ block: 'start' })", sizing);
+  await screenshot("preflight-sizing");
   await press("wizard-next", 30_000);
 
   await step("plan", 120_000);
@@ -340,7 +343,7 @@ test("the tray shows the platform's state and its menu lists every node and the 
     layout = gdbus(bus, menuPath, "com.canonical.dbusmenu.GetLayout", "--", "0", "-1", "[]");
     return ["host1", "host2", "stor1", "stor2"].every((n) => new RegExp(`${n}[^']*up`).test(layout));
   }, 30_000, "the tray menu shows the four nodes up");
-  for (const words of [/dashboard/i, /quit/i, /replicated/i]) assert.match(layout, words);
+  for (const words of [/Two hosts/, /Shared storage/, /backups/, /offsite/, /Open dashboard/, /Quit/]) assert.match(layout, words);
 
   // Open it as a person would (right click on the icon, at the tray's end) and photograph it.
   const bar = execFileSync("xdotool", ["search", "--class", "gtk-sni-tray-standalone"], { encoding: "utf8" }).trim().split("\n").pop();
