@@ -136,9 +136,9 @@ const pick = (kind, who) => rows.filter((r) => r[0] === kind && r[1] === who).ma
 const installed = (deb) => Number(execFileSync("dpkg-deb", ["-f", deb, "Installed-Size"], { encoding: "utf8" }).trim()) / 1024;
 const size = (deb) => fs.statSync(deb).size / 1048576;
 const line = (what, a, h, unit, digits = 1) =>
-  console.log(`${what.padEnd(34)} ${a.toFixed(digits).padStart(9)} ${h.toFixed(digits).padStart(9)}  ${unit.padEnd(4)} ${(a / h).toFixed(2).padStart(6)}`);
+  console.log(`${what.padEnd(44)} ${a.toFixed(digits).padStart(9)} ${h.toFixed(digits).padStart(9)}  ${unit.padEnd(4)} ${(a / h).toFixed(2).padStart(6)}`);
 console.log(`desktop benchmark (${mode} build; packages built in ${appBuild} s and ${helloBuild} s)`);
-console.log(`${"".padEnd(34)} ${"Twofold".padStart(9)} ${"hello".padStart(9)}  unit  ratio`);
+console.log(`${"".padEnd(44)} ${"Twofold".padStart(9)} ${"hello".padStart(9)}  unit  ratio`);
 line(".deb file", size(appDeb), size(helloDeb), "MiB");
 line("installed size", installed(appDeb), installed(helloDeb), "MiB");
 for (const kind of ["cold", "warm"]) {

@@ -2,6 +2,7 @@
 //! Nothing here knows about a GUI or a terminal; front ends report progress through
 //! [`progress::Progress`] and show [`Error`]s, whose messages say what failed and what to do.
 
+mod blocking;
 pub mod error;
 pub mod hypervisor;
 pub mod inventory;

@@ -50,6 +50,21 @@ APP=$(dpkg -L "$PKG" | grep -E '^/usr/bin/' | head -1)
 dpkg -L "$PKG" | grep -q '\.desktop$' || fail "the package has no menu entry (.desktop file)"
 step "installed $APP"
 
+# Every library the program links against comes from a package the .deb depends on, directly or
+# through those packages' own dependencies: the package installs on a machine that lacks them.
+DEPENDS=$(dpkg-deb -f "$DEB" Depends | tr ',' '\n' | sed -E 's/\(.*\)//; s/\|.*//; s/ //g' | grep -v '^$')
+CLOSURE=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+    --no-replaces --no-enhances $DEPENDS 2>/dev/null | grep -v '^ ' | sed 's/:amd64$//' | sort -u)
+for lib in $(readelf -d "$APP" | sed -nE 's/.*NEEDED.*\[(.*)\]/\1/p'); do
+    path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')
+    [ -n "$path" ] || fail "$APP needs $lib, which is not installed"
+    owner=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -1 | cut -d: -f1)
+    [ -n "$owner" ] || owner=$(dpkg -S "$path" 2>/dev/null | head -1 | cut -d: -f1)
+    echo "$CLOSURE" | grep -qx "$owner" \
+        || fail "$APP needs $lib from $owner, which the package does not depend on (bundle.linux.deb.depends in src-tauri/tauri.conf.json)"
+done
+step "depends on: $(echo $DEPENDS | tr ' ' ',') (every linked library covered)"
+
 # ---- fixture ------------------------------------------------------------------------------------
 DB="$TMP/twofold.db"
 REPORT="$TMP/report.json"

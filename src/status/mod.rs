@@ -150,7 +150,7 @@ impl Monitor {
     /// inventory's VM records are brought up to date; nothing else changes.
     pub async fn poll(&self, db: &Path) -> Result<PlatformStatus> {
         let db_owned = db.to_path_buf();
-        let (nodes, protected) = run_blocking(move || {
+        let (nodes, protected) = crate::blocking::run("looking at the platform", move || {
             let inv = Inventory::open(&db_owned)?;
             Ok((inv.nodes()?, inv.vms()?))
         })
@@ -161,7 +161,7 @@ impl Monitor {
         let probes = nodes.iter().map(|n| self.probe_node(n));
         let statuses = futures::future::join_all(probes).await;
         let db_owned = db.to_path_buf();
-        let vm_list = run_blocking(move || {
+        let vm_list = crate::blocking::run("looking at the platform", move || {
             let inv = Inventory::open(&db_owned)?;
             match crate::platform::host_targets(&inv) {
                 Ok(hosts) => crate::vm::list_blocking(&hosts, &inv),
@@ -276,14 +276,6 @@ impl Monitor {
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-async fn run_blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::io("the status check was interrupted", std::io::Error::other(e)))?
 }
 
 fn unconfigured() -> PlatformStatus {

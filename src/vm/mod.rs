@@ -84,7 +84,7 @@ pub fn migrate_blocking(
 
 /// [`list_blocking`] off the async threads.
 pub async fn list(hosts: Vec<HostTarget>, inv: Arc<Mutex<Inventory>>) -> Result<VmList> {
-    run_blocking(move || list_with(&hosts, &*inv)).await
+    crate::blocking::run("listing the VMs", move || list_with(&hosts, &*inv)).await
 }
 
 /// [`migrate_blocking`] off the async threads. Dropping the future does not stop the
@@ -97,20 +97,10 @@ pub async fn migrate(
     progress: Arc<dyn Progress>,
     cancel: MigrationCancel,
 ) -> Result<MigrationStats> {
-    run_blocking(move || migrate_with(&hosts, &*inv, &vm, &to, &*progress, &cancel)).await
-}
-
-async fn run_blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => Err(Error::io(
-            "the VM operation was interrupted because Twofold is shutting down; run it again",
-            std::io::Error::other(e.to_string()),
-        )),
-    }
+    crate::blocking::run("migrating the VM", move || {
+        migrate_with(&hosts, &*inv, &vm, &to, &*progress, &cancel)
+    })
+    .await
 }
 
 /// How the shared code reaches the inventory: directly, or through a mutex taken per write.

@@ -2,8 +2,8 @@
 // the setup wizard from the built-in lab's bare machines to a verified platform. Bad input first,
 // while the machines are still bare: each must show its error and change nothing on the nodes.
 // Then a machine's identity changes under the wizard, the app is closed in the middle of the
-// setup and opened again, and the platform is verified. From the trust step on, the walk uses the
-// keyboard alone (Tab to reach a control, Enter or Space to use it).
+// setup and opened again, and the platform is verified. The whole walk uses the keyboard alone:
+// Tab to reach a control, Enter or Space to use it, typing into fields.
 // Run by tests/desktop-e2e.sh, which starts tauri-driver and a tray host, and cleans up.
 
 import assert from "node:assert/strict";
@@ -42,12 +42,6 @@ async function visible(id, timeoutMs = 20_000) {
 
 async function step(name, timeoutMs = 20_000) {
   await find(`wizard-step-${name}`, timeoutMs);
-}
-
-async function click(id, timeoutMs = 20_000) {
-  const e = await visible(id, timeoutMs);
-  await driver.wait(until.elementIsEnabled(e), timeoutMs, `[data-testid=${id}] stays disabled`);
-  await e.click();
 }
 
 /** The data-testid of the focused element, or null. */
@@ -137,19 +131,19 @@ after(async () => {
 test("the welcome step offers the lab and the machines step validates addresses inline", { timeout: 300_000 }, async () => {
   await step("welcome", 60_000);
   await screenshot("welcome");
-  await click("try-lab");
+  await press("try-lab");
   // Bringing the bare lab up takes about a minute on two cores.
   await step("machines", 240_000);
   assert.equal(await (await find("machine-0-address")).getAttribute("value"), "10.251.77.11");
   await screenshot("machines");
 
   await setField("machine-0-address", "");
-  await click("wizard-next");
+  await press("wizard-next");
   const err = await visible("machine-0-address-error");
   assert.match(await err.getText(), /\S/, "an empty address is named");
   await step("machines");
   await setField("machine-0-address", "10.251.77.");
-  await click("wizard-next");
+  await press("wizard-next");
   assert.match(await (await visible("machine-0-address-error")).getText(), /\S/);
   await screenshot("machines-bad-address");
   await step("machines");
@@ -161,40 +155,47 @@ test("an unreachable machine and a wrong password each show a dialog and change 
 
   // No lab node has .99: the key scan cannot reach it.
   await setField("machine-1-address", "10.251.77.99");
-  await click("wizard-next");
+  await press("wizard-next");
   let d = await dialogCode(60_000);
   assert.match(d.code, /unreachable|ssh|timeout/i, `${d.code}: ${d.message}`);
   await screenshot("unreachable-dialog");
-  await click("error-dialog-close");
-  if (!(await driver.findElements(byTestId("wizard-step-machines"))).length) await click("wizard-back");
+  await press("error-dialog-close");
+  if (!(await driver.findElements(byTestId("wizard-step-machines"))).length) await press("wizard-back");
   await step("machines");
   await setField("machine-1-address", "10.251.77.12");
 
   // A wrong password for host1: refused when the checks log in.
   const password = await (await find("machine-0-password")).getAttribute("value");
   await setField("machine-0-password", "not-the-password");
-  await click("wizard-next");
+  await press("wizard-next");
   await step("trust", 60_000);
-  await click("trust-all", 60_000);
+  await press("trust-all", 60_000);
   await screenshot("trust");
-  await click("wizard-next");
+  await press("wizard-next");
   await step("preflight");
   if (!(await driver.findElements(byTestId("preflight-summary"))).length) {
     const again = await driver.findElements(byTestId("error-dialog"));
-    if (!again.length || !(await again[0].isDisplayed())) await click("preflight-again").catch(() => undefined);
+    if (!again.length || !(await again[0].isDisplayed())) await press("preflight-again").catch(() => undefined);
   }
   d = await dialogCode(120_000);
   assert.equal(d.code, "auth_failed", d.message);
   await screenshot("wrong-password-dialog");
-  await click("error-dialog-close");
+  await press("error-dialog-close");
 
   assert.equal(nodeState(), before, "the bad input changed something on the nodes");
 
   // Put the right password back.
-  await click("wizard-back");
-  await click("wizard-back");
+  await press("wizard-back");
+  await press("wizard-back");
   await step("machines");
   await setField("machine-0-password", password);
+
+  // One critical VM to size the hosts for (the N+1 picture on the checks step).
+  await press("add-vm");
+  for (const [field, value] of [["name", "accounts"], ["vcpus", "2"], ["ram_mib", "8192"], ["disk_gib", "40"], ["priority", "90"]]) {
+    await setField(`vm-0-${field}`, value);
+  }
+  if (!(await (await find("vm-0-critical")).isSelected())) await press("vm-0-critical");
 });
 
 test("a machine whose identity changed is refused, shown, and trusted again only when confirmed", { timeout: 600_000 }, async () => {
