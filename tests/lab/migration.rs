@@ -268,7 +268,9 @@ pub fn ten_round_trips_lose_nothing(ctx: &Ctx) {
         std::thread::sleep(Duration::from_millis(700));
         let check = twofold::lab::check_guest_since(&ctx.lab, DEMO_VM, t0).unwrap();
         println!(
-            "  round {round}: {} -> {} downtime {:?} ms, total {:?} ms, guest gap {} ms, acked {}",
+            "  round {round} (+{} ms to +{} ms): {} -> {} downtime {:?} ms, total {:?} ms, guest gap {} ms, acked {}",
+            t0 - start,
+            unix_ms() - start,
             stats.from,
             stats.to,
             stats.downtime_ms,
@@ -282,7 +284,13 @@ pub fn ten_round_trips_lose_nothing(ctx: &Ctx) {
         on = to.to_string();
     }
     let all = twofold::lab::check_guest_since(&ctx.lab, DEMO_VM, start).unwrap();
-    assert!(all.ok(), "{all}");
+    // Where the largest gap ended, on the same clock as the rounds above, to tell a gap inside a
+    // migration from one between them.
+    assert!(
+        all.ok(),
+        "{all}\nlargest gap ended at +{:?} ms",
+        all.heartbeats.max_gap_at_unix_ms.map(|t| t - start)
+    );
     assert!(all.heartbeats.max_acked > 0);
     let hb = checker::check_heartbeats(&log, DEMO_VM, start, None).unwrap();
     assert_eq!(hb.boots.len(), 1, "the guest never rebooted");
