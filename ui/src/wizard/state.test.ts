@@ -196,6 +196,17 @@ describe("edits make later answers stale", () => {
     expect(blockedReason(changed)).toBe("Confirm the identity of stor1 first.");
   });
 
+  it("a new scan with every key unchanged keeps the checks and the plan; a changed key drops them", () => {
+    const s = { ...trusted(at("trust")), preflight: preflight(), plan: { name: "p", steps: [] } };
+    const again = reduce(s, { type: "scanned", seen: seen(s.machines) });
+    expect(again.preflight).toBe(s.preflight);
+    expect(again.plan).toBe(s.plan);
+    const other = seen(s.machines).map((k) => (k.name === "stor2" ? { ...k, key: "ssh-ed25519 AAAAnew" } : k));
+    const changed = reduce(s, { type: "scanned", seen: other });
+    expect(changed.preflight).toBeNull();
+    expect(changed.plan).toBeNull();
+  });
+
   it("a key the engine says changed must be confirmed again", () => {
     const s = trusted(at("trust"));
     const warned = seen(s.machines).map((k) => (k.name === "host2" ? { ...k, changed_from: "ssh-ed25519 AAAAold" } : k));

@@ -192,7 +192,10 @@ export function reduce(s: WizardState, a: Action): WizardState {
         const seen = seenFor(a.seen, m);
         return seen && m.host_key === seen.key && !seen.changed_from ? m : { ...m, host_key: "" };
       });
-      return { ...s, machines, scan: a.seen, preflight: null, plan: null, verify: null };
+      // The checks, plan and verify logged in with the confirmed keys: they still hold when every
+      // machine shows the same one (Back to this step and on again does not redo them).
+      const same = machines.every((m, i) => m.host_key !== "" && m.host_key === s.machines[i]!.host_key);
+      return same ? { ...s, machines, scan: a.seen } : { ...s, machines, scan: a.seen, preflight: null, plan: null, verify: null };
     }
     case "trust": {
       const i = s.machines.findIndex((m) => m.name.trim() === a.name);

@@ -137,7 +137,8 @@ class Wizard {
     const s = this.state;
     switch (s.step) {
       case "trust":
-        if (!s.scan) this.scan();
+        // Read the identities each time the step opens: what a machine shows now is what counts.
+        this.scan();
         break;
       case "preflight":
         if (!s.preflight) this.preflight();
