@@ -79,6 +79,17 @@ pub(crate) fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// How a command ended, for a failed assertion: its exit status (or the signal that ended it),
+/// then what it printed on stdout and stderr.
+pub(crate) fn outcome(o: &std::process::Output) -> String {
+    format!(
+        "{}\n--- stdout\n{}--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 pub fn provisions_bare_nodes_and_refuses_bad_input(ctx: &Ctx) {
     let opts = UpOptions {
         bare: true,
@@ -212,7 +223,7 @@ pub fn provisions_bare_nodes_and_refuses_bad_input(ctx: &Ctx) {
             pw.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", outcome(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Create the replicated VM store"), "{text}");
     assert_eq!(before, node_state(ctx), "plan changes nothing");
@@ -233,7 +244,7 @@ pub fn provisions_bare_nodes_and_refuses_bad_input(ctx: &Ctx) {
             "--json",
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", outcome(&out));
     println!(
         "  provisioned the bare lab in {:.1} s",
         t.elapsed().as_secs_f64()
@@ -249,7 +260,7 @@ pub fn provisions_bare_nodes_and_refuses_bad_input(ctx: &Ctx) {
         stderr(&out)
     );
     let out = setup(ctx, &db, &["apply", "--nodes", nodes_s, "--json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", outcome(&out));
     let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         again["changed"].as_u64(),
@@ -334,7 +345,7 @@ pub fn storage_node_power_cut_loses_nothing(ctx: &Ctx) {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", outcome(&out));
     let h1 = HostConn::open_blocking(&hosts[0]).unwrap();
     let log = ctx.lab.console_dir().join(format!("{name}.log"));
     let start = twofold::lab::console::unix_ms();
@@ -378,7 +389,7 @@ pub fn storage_node_power_cut_loses_nothing(ctx: &Ctx) {
     // stor1 comes back; setup brings its daemon back; healing makes both copies equal.
     ctx.lab.power_on("stor1").unwrap();
     let out = setup_apply(ctx, &db, &nodes);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", outcome(&out));
     h1.connect()
         .lookup_domain_by_name(name)
         .unwrap()

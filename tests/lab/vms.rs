@@ -12,7 +12,7 @@ use twofold::lab::console::unix_ms;
 use twofold::progress::NoProgress;
 use twofold::provision::setup::{IMAGES, POOL};
 
-use crate::setup::{setup_apply, stderr, wait_for, wait_heal, PROVISIONED};
+use crate::setup::{outcome, setup_apply, stderr, wait_for, wait_heal, PROVISIONED};
 use crate::Ctx;
 
 /// The provisioned platform's inventory and node list.
@@ -172,7 +172,7 @@ pub fn vm_create_puts_disks_on_the_store(ctx: &Ctx) {
             "--json",
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", outcome(&out));
     let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(created["host"], "host2");
     assert_eq!(created["started"], false);
@@ -228,7 +228,7 @@ pub fn vm_create_puts_disks_on_the_store(ctx: &Ctx) {
             "80",
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", outcome(&out));
     let want = sha256(&qcow);
     for s in ["stor1", "stor2"] {
         assert_eq!(sha256(&brick_copy(ctx, s, "img-vm.qcow2")), want, "{s}");
@@ -329,7 +329,7 @@ pub fn host_and_storage_node_lost_together(ctx: &Ctx) {
             "90",
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", outcome(&out));
     wait_for(|| acked(ctx, vm, start) >= 20);
 
     // host2 + stor1 lost: host1 keeps two of three bricks.
@@ -351,12 +351,12 @@ pub fn host_and_storage_node_lost_together(ctx: &Ctx) {
     );
     power(ctx, &["host2", "stor1"], true);
     let out = setup_apply(ctx, &db, &nodes);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", outcome(&out));
     assert!(wait_heal(ctx), "healing did not finish");
 
     // host1 + stor1 lost, with the VM on host2: stor2 alone has no quorum.
     let out = cli(ctx, &db, &["vm", "migrate", vm, "--to", "host2"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", outcome(&out));
     let (_, h2) = hosts(&db);
     let cut = unix_ms();
     power(ctx, &["host1", "stor1"], false);
@@ -386,7 +386,7 @@ pub fn host_and_storage_node_lost_together(ctx: &Ctx) {
 
     power(ctx, &["host1", "stor1"], true);
     let out = setup_apply(ctx, &db, &nodes);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", outcome(&out));
     h2.connect()
         .lookup_domain_by_name(vm)
         .unwrap()
