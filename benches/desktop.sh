@@ -36,7 +36,6 @@ done
 TARGET=$(cargo metadata --format-version 1 --no-deps \
   | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))') \
   || die "cannot find cargo's target directory"
-cargo build --examples >&2 || die "cargo build failed"
 t0=$SECONDS
 APP_DEB=$(bash installer/build-deb.sh "${FLAGS[@]}") || die "building Twofold's .deb failed"
 APP_BUILD_S=$((SECONDS - t0))

@@ -43,20 +43,14 @@ export LIBGL_ALWAYS_SOFTWARE=1
 export TWOFOLD_STATUS_INTERVAL_MS=2000
 
 cat >"$TMP/inner.sh" <<'SH'
-# A tray along the top of the screen, with its own StatusNotifierWatcher on this D-Bus session.
-gtk-sni-tray-standalone --top --end --watcher --size 32 --color '#303030' >"$TMP/tray.log" 2>&1 &
-tray=$!
-for _ in $(seq 1 50); do
-  gdbus call --session --dest org.kde.StatusNotifierWatcher --object-path /StatusNotifierWatcher \
-    --method org.freedesktop.DBus.Peer.Ping >/dev/null 2>&1 && break
-  sleep 0.1
-done
+. tests/tray.sh
+start_tray "$TMP/tray.log" || exit 1
 tauri-driver --port 4444 --native-driver /usr/bin/WebKitWebDriver >"$TMP/driver.log" 2>&1 &
 drv=$!
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/4444) 2>/dev/null && break; sleep 0.1; done
 node --test --test-reporter=tap --test-concurrency=1 ui/e2e/*.e2e.mjs >"$TMP/tap.txt" 2>&1
 rc=$?
-kill "$drv" "$tray" 2>/dev/null; wait "$drv" "$tray" 2>/dev/null
+kill "$drv" "$TRAY_PID" 2>/dev/null; wait "$drv" "$TRAY_PID" 2>/dev/null
 exit $rc
 SH
 export TMP

@@ -89,13 +89,8 @@ export TWOFOLD_DESKTOP_SMOKE_LINGER_MS=20000
 # xvfb-run is a /bin/sh script, and dash drops exported functions.
 mkdir -p "$TMP/fb"
 cat >"$TMP/run-app.sh" <<'SH'
-# A tray along the top of the screen, with its own StatusNotifierWatcher on this D-Bus session.
-gtk-sni-tray-standalone --top --end --watcher --size 32 --color '#303030' >"$FBDIR/../tray.log" 2>&1 &
-tray=$!
-watcher() {
-    gdbus call --session --dest org.kde.StatusNotifierWatcher --object-path /StatusNotifierWatcher "$@"
-}
-for _ in $(seq 1 50); do watcher --method org.freedesktop.DBus.Peer.Ping >/dev/null 2>&1 && break; sleep 0.1; done
+. tests/tray.sh
+start_tray "$FBDIR/../tray.log" || exit 1
 "$APP" &
 pid=$!
 for _ in $(seq 1 900); do
@@ -121,12 +116,11 @@ if [ -s "$REPORT" ]; then
             org.freedesktop.DBus.Properties.Get org.kde.StatusNotifierItem Menu | grep -oE "'/[^']*'" | tr -d "'")
         gdbus call --session --dest "$bus" --object-path "$menu" --method com.canonical.dbusmenu.GetLayout \
             -- 0 -1 '[]' >"$FBDIR/../tray-menu.txt" 2>&1
-        import -window root "$FBDIR/../tray.png" 2>/dev/null
     fi
 fi
 wait "$pid"
 rc=$?
-kill "$tray" 2>/dev/null
+kill "$TRAY_PID" 2>/dev/null
 exit $rc
 SH
 export APP REPORT FBDIR="$TMP/fb"
