@@ -3,6 +3,7 @@
 //! the machine: the checks only read.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use super::*;
 use crate::node::test_sshd::TestSshd;

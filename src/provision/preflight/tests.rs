@@ -1,6 +1,9 @@
 //! The parsing and judging, without a machine.
 
+use std::time::Duration;
+
 use super::*;
+use super::{clock::*, network::*, packages::*, system::*, virtualization::*};
 
 fn spec(name: &str, role: Role, address: &str) -> NodeSpec {
     NodeSpec {
