@@ -1,11 +1,13 @@
 //! The guest's initramfs: a newc cpio archive of busybox-static (with a link per applet), the
 //! workload and the disk modules, built in memory.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::lab_err;
+use super::kernel::{module_name, read_module};
+use super::{lab_err, run, INIT_SH};
 use crate::error::{IoContext, Result};
 
 pub(super) fn find_busybox() -> Result<PathBuf> {
@@ -116,6 +118,64 @@ impl Cpio {
         self.entry("TRAILER!!!", 0, (0, 0), 1, &[]);
         self.out
     }
+}
+
+/// Put the initramfs together (`/init`, busybox and its applet links, the workload, the disk
+/// modules and their load order) and write it gzipped under `build`; returns its path.
+pub(super) fn write(
+    build: &Path,
+    busybox: &Path,
+    busybox_bytes: &[u8],
+    workload: &[u8],
+    moddir: &Path,
+    modules: &[String],
+) -> Result<PathBuf> {
+    let mut cpio = Cpio::default();
+    for d in [
+        "bin",
+        "sbin",
+        "usr",
+        "usr/bin",
+        "usr/sbin",
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        "run",
+        "etc",
+        "root",
+        "lib",
+        "lib/modules",
+    ] {
+        cpio.dir(d);
+    }
+    cpio.char_dev("dev/console", 0o600, 5, 1);
+    cpio.char_dev("dev/null", 0o666, 1, 3);
+    cpio.file("init", 0o755, INIT_SH.as_bytes());
+    cpio.file("bin/busybox", 0o755, busybox_bytes);
+    for applet in busybox_applets(busybox)? {
+        if applet != "bin/busybox" && applet != "linuxrc" {
+            cpio.symlink(&applet, "/bin/busybox");
+        }
+    }
+    cpio.file("bin/workload", 0o755, workload);
+    let mut load_order = String::new();
+    for rel in modules {
+        let name = module_name(rel);
+        let data = read_module(&moddir.join(rel))?;
+        cpio.file(&format!("lib/modules/{name}.ko"), 0o644, &data);
+        let _ = writeln!(load_order, "{name}.ko");
+    }
+    cpio.file("lib/modules/load.order", 0o644, load_order.as_bytes());
+    let cpio_path = build.join("initrd.cpio");
+    std::fs::write(&cpio_path, cpio.finish()).ctx(|| "writing the initramfs".into())?;
+    run(
+        Command::new("gzip")
+            .args(["-n", "-9", "-f"])
+            .arg(&cpio_path),
+        "gzip",
+    )?;
+    Ok(build.join("initrd.cpio.gz"))
 }
 
 #[cfg(test)]

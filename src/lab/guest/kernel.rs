@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::lab_err;
+use super::{lab_err, run};
 use crate::error::{IoContext, Result};
+use crate::progress::Progress;
 
 /// Modules the guest needs for its disk; their dependencies come from modules.dep.
 pub(super) const ROOT_MODULES: [&str; 2] = ["virtio_pci", "virtio_blk"];
@@ -203,6 +204,66 @@ pub(super) fn read_module(path: &Path) -> Result<Vec<u8>> {
             Ok(out.stdout)
         }
     }
+}
+
+/// The kernel package, unpacked: its version, its image, its modules folder and the disk modules
+/// with their dependencies in load order (paths relative to the modules folder).
+pub(super) struct Kernel {
+    pub version: String,
+    pub vmlinuz: PathBuf,
+    pub moddir: PathBuf,
+    pub modules: Vec<String>,
+}
+
+/// Unpack the kernel package `deb` (file name `deb_name`) under `build/deb` and find its disk
+/// modules. Reports the unpacking as the image build's first step.
+pub(super) fn unpack(
+    deb: &Path,
+    deb_name: &str,
+    build: &Path,
+    progress: &dyn Progress,
+) -> Result<Kernel> {
+    let root = build.join("deb");
+    run(
+        Command::new("dpkg").arg("-x").arg(deb).arg(&root),
+        "dpkg -x (unpacking the kernel package)",
+    )?;
+    progress.update(1, None);
+
+    let version = kernel_version(&root)?;
+    let vmlinuz = root.join("boot").join(format!("vmlinuz-{version}"));
+    if !vmlinuz.is_file() {
+        return Err(lab_err(format!(
+            "{deb_name} has no boot/vmlinuz-{version}; is it a linux-image package?"
+        )));
+    }
+    let moddir = root.join("lib/modules").join(&version);
+    let dep_file = moddir.join("modules.dep");
+    if !dep_file.is_file() {
+        // Packages ship without modules.dep (postinst runs depmod): make it in the unpacked tree.
+        run(
+            Command::new("depmod").arg("-b").arg(&root).arg(&version),
+            "depmod (install kmod: installer/install-deps.sh)",
+        )?;
+    }
+    let deps_text =
+        std::fs::read_to_string(&dep_file).ctx(|| format!("reading {}", dep_file.display()))?;
+    let deps = parse_modules_dep(&deps_text);
+    let order = module_load_order(&deps, &ROOT_MODULES)?;
+    progress.message(&format!(
+        "kernel {version}, disk modules: {}",
+        order
+            .iter()
+            .map(|p| module_name(p))
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+    Ok(Kernel {
+        version,
+        vmlinuz,
+        moddir,
+        modules: order,
+    })
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ mod accel;
 mod domain;
 mod initramfs;
 mod kernel;
+mod workload;
 
-use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -28,11 +28,8 @@ const BUILDER_VERSION: &str = "1";
 
 pub use accel::{detect_domain_type, ChildGuard, DomainType};
 pub use domain::{create_disk_command, domain_xml, xml_escape, GuestSpec};
-use initramfs::{busybox_applets, elf_is_dynamic, find_busybox, Cpio};
-use kernel::{
-    find_kernel_deb, kernel_version, module_load_order, module_name, parse_modules_dep,
-    read_module, ROOT_MODULES,
-};
+use initramfs::{elf_is_dynamic, find_busybox};
+use kernel::find_kernel_deb;
 
 /// Kernel and initramfs of the lab guest, world-readable (QEMU runs as libvirt-qemu).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,106 +115,25 @@ pub fn build_assets(cache: &Path, progress: &dyn Progress) -> Result<GuestAssets
 
     progress.begin("building the lab guest image", Some(5));
     progress.message(&format!("unpacking {deb_name}"));
-    let root = build.join("deb");
-    run(
-        Command::new("dpkg").arg("-x").arg(&deb).arg(&root),
-        "dpkg -x (unpacking the kernel package)",
-    )?;
-    progress.update(1, None);
-
-    let version = kernel_version(&root)?;
-    let vmlinuz = root.join("boot").join(format!("vmlinuz-{version}"));
-    if !vmlinuz.is_file() {
-        return Err(lab_err(format!(
-            "{deb_name} has no boot/vmlinuz-{version}; is it a linux-image package?"
-        )));
-    }
-    let moddir = root.join("lib/modules").join(&version);
-    let dep_file = moddir.join("modules.dep");
-    if !dep_file.is_file() {
-        // Packages ship without modules.dep (postinst runs depmod): make it in the unpacked tree.
-        run(
-            Command::new("depmod").arg("-b").arg(&root).arg(&version),
-            "depmod (install kmod: installer/install-deps.sh)",
-        )?;
-    }
-    let deps_text =
-        std::fs::read_to_string(&dep_file).ctx(|| format!("reading {}", dep_file.display()))?;
-    let deps = parse_modules_dep(&deps_text);
-    let order = module_load_order(&deps, &ROOT_MODULES)?;
-    progress.message(&format!(
-        "kernel {version}, disk modules: {}",
-        order
-            .iter()
-            .map(|p| module_name(p))
-            .collect::<Vec<_>>()
-            .join(" ")
-    ));
+    let kernel::Kernel {
+        version,
+        vmlinuz,
+        moddir,
+        modules: order,
+    } = kernel::unpack(&deb, &deb_name, &build, progress)?;
     progress.update(2, None);
 
     progress.message("compiling the workload (gcc -static -O2)");
-    let src = build.join("workload.c");
-    std::fs::write(&src, WORKLOAD_C).ctx(|| format!("writing {}", src.display()))?;
-    let workload = build.join("workload");
-    run(
-        Command::new("gcc")
-            .args(["-static", "-O2", "-Wall", "-o"])
-            .arg(&workload)
-            .arg(&src),
-        "gcc -static (needs libc6-dev: installer/install-deps.sh)",
-    )?;
-    let workload_bytes = std::fs::read(&workload).ctx(|| "reading the compiled workload".into())?;
-    if elf_is_dynamic(&workload_bytes) {
-        return Err(lab_err(
-            "gcc -static produced a dynamic executable; install libc6-dev",
-        ));
-    }
+    let workload_bytes = workload::compile(&build)?;
     progress.update(3, None);
 
-    let mut cpio = Cpio::default();
-    for d in [
-        "bin",
-        "sbin",
-        "usr",
-        "usr/bin",
-        "usr/sbin",
-        "dev",
-        "proc",
-        "sys",
-        "tmp",
-        "run",
-        "etc",
-        "root",
-        "lib",
-        "lib/modules",
-    ] {
-        cpio.dir(d);
-    }
-    cpio.char_dev("dev/console", 0o600, 5, 1);
-    cpio.char_dev("dev/null", 0o666, 1, 3);
-    cpio.file("init", 0o755, INIT_SH.as_bytes());
-    cpio.file("bin/busybox", 0o755, &busybox_bytes);
-    for applet in busybox_applets(&busybox)? {
-        if applet != "bin/busybox" && applet != "linuxrc" {
-            cpio.symlink(&applet, "/bin/busybox");
-        }
-    }
-    cpio.file("bin/workload", 0o755, &workload_bytes);
-    let mut load_order = String::new();
-    for rel in &order {
-        let name = module_name(rel);
-        let data = read_module(&moddir.join(rel))?;
-        cpio.file(&format!("lib/modules/{name}.ko"), 0o644, &data);
-        let _ = writeln!(load_order, "{name}.ko");
-    }
-    cpio.file("lib/modules/load.order", 0o644, load_order.as_bytes());
-    let cpio_path = build.join("initrd.cpio");
-    std::fs::write(&cpio_path, cpio.finish()).ctx(|| "writing the initramfs".into())?;
-    run(
-        Command::new("gzip")
-            .args(["-n", "-9", "-f"])
-            .arg(&cpio_path),
-        "gzip",
+    let initrd = initramfs::write(
+        &build,
+        &busybox,
+        &busybox_bytes,
+        &workload_bytes,
+        &moddir,
+        &order,
     )?;
     progress.update(4, None);
 
@@ -227,8 +143,7 @@ pub fn build_assets(cache: &Path, progress: &dyn Progress) -> Result<GuestAssets
         kernel_version: version.clone(),
     };
     std::fs::copy(&vmlinuz, &assets.kernel).ctx(|| "copying vmlinuz".into())?;
-    std::fs::rename(build.join("initrd.cpio.gz"), &assets.initrd)
-        .ctx(|| "moving the initramfs".into())?;
+    std::fs::rename(&initrd, &assets.initrd).ctx(|| "moving the initramfs".into())?;
     std::fs::write(staged.join("kernel-version"), &version)
         .ctx(|| "writing kernel-version".into())?;
     let inputs = format!(

@@ -276,3 +276,25 @@ fn real_guest_scans_a_full_64_mib_disk_quickly() {
     assert!(hb.lines > 10, "heartbeat goes on with a full disk: {hb:?}");
     server.stop();
 }
+
+#[test]
+fn image_builds_from_scratch_and_reproducibly() {
+    // Two empty caches: both build every part (kernel, workload, initramfs) from the same
+    // kernel package, and the results must be the same bytes.
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let first = build_assets(a.path(), &NoProgress).expect("guest assets");
+    let second = build_assets(b.path(), &NoProgress).expect("guest assets");
+    assert_eq!(first.kernel_version, second.kernel_version);
+    for (x, y) in [
+        (&first.kernel, &second.kernel),
+        (&first.initrd, &second.initrd),
+    ] {
+        assert!(x.starts_with(a.path()) && y.starts_with(b.path()));
+        let (x, y) = (std::fs::read(x).unwrap(), std::fs::read(y).unwrap());
+        assert!(!x.is_empty());
+        assert!(x == y, "two builds of the same inputs differ");
+    }
+    let inputs = std::fs::read_to_string(first.kernel.with_file_name("inputs.txt")).unwrap();
+    assert!(inputs.contains("virtio_blk"), "{inputs}");
+}
