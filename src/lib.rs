@@ -13,6 +13,7 @@ pub mod notify;
 pub mod platform;
 pub mod progress;
 pub mod provision;
+pub mod shell;
 pub mod status;
 pub mod vm;
 

@@ -28,6 +28,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, IoContext, Result};
 use crate::nodes::NodeSpec;
+use crate::shell::shell_quote;
 
 /// A password or another secret: `Debug` and `Display` print `***`, and the memory is wiped when
 /// it is dropped.
@@ -760,11 +761,6 @@ fn signal_number(sig: &Sig) -> u32 {
         Sig::TERM => 15,
         Sig::Custom(_) => 127,
     }
-}
-
-/// Quote for a POSIX shell.
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 fn format_duration(d: Duration) -> String {

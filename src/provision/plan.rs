@@ -423,15 +423,11 @@ impl StepCtx {
     }
 }
 
-/// Quote `s` as one word for a POSIX shell.
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 /// Real steps for the engine's tests: they act on files through whatever runner the context has.
 #[cfg(test)]
 pub(crate) mod test_steps {
     use super::*;
+    use crate::shell::shell_quote;
 
     /// A file with exactly this content and mode.
     pub(crate) struct FileStep {
@@ -857,12 +853,6 @@ mod tests {
         );
         assert!(ctx.succeeds("n1", "true").await.unwrap());
         assert!(!ctx.succeeds("n1", "false").await.unwrap());
-    }
-
-    #[test]
-    fn shell_quoting() {
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
     }
 
     /// The same steps, through a real sshd on loopback.

@@ -6,9 +6,10 @@
 
 use std::fmt::Write as _;
 
-use super::plan::{shell_quote, Plan, StepAction, StepCtx, Verdict};
+use super::plan::{Plan, StepAction, StepCtx, Verdict};
 use crate::error::{Error, Result};
 use crate::nodes::{NodeList, NodeSpec, Role};
+use crate::shell::shell_quote;
 
 /// The replicated volume, its bricks and where hosts mount it.
 pub const VOLUME: &str = "vmstore";

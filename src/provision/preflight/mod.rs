@@ -19,15 +19,13 @@ mod report;
 mod system;
 mod virtualization;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::Poll;
 
 use crate::error::{Error, Result};
 use crate::node::{CommandOutput, Session};
 use crate::nodes::{NodeList, NodeSpec, Role};
 use crate::progress::Progress;
+use crate::shell::shell_quote;
 
 use clock::probe_clock;
 use network::peer_checks;
@@ -92,7 +90,8 @@ pub async fn run_preflight<S: AsRef<Session> + Sync>(
             }
         })
         .collect();
-    let outcomes = join_all(per_node).await;
+    // The node checks borrow their sessions, so they run together on this task, not spawned.
+    let outcomes = futures::future::join_all(per_node).await;
     progress.finish();
 
     let mut results = Vec::new();
@@ -303,11 +302,6 @@ fn noun(role: Role) -> &'static str {
     }
 }
 
-/// Quote for a POSIX shell.
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 fn first_line(a: &str, b: &str) -> String {
     a.lines()
         .chain(b.lines())
@@ -316,34 +310,6 @@ fn first_line(a: &str, b: &str) -> String {
         .unwrap_or("nothing")
         .chars()
         .take(200)
-        .collect()
-}
-
-/// Poll all futures together on the current task and return their outputs in order. The node
-/// checks borrow their sessions, so they cannot be spawned as `'static` tasks.
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if out.is_none() {
-                match f.as_mut().poll(cx) {
-                    Poll::Ready(v) => *out = Some(v),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    outputs
-        .into_iter()
-        .map(|o| o.expect("every future finished"))
         .collect()
 }
 

@@ -2,6 +2,7 @@
 //! [`crate::node::test_sshd`]); the machine running the tests is Debian 12. Nothing here changes
 //! the machine: the checks only read.
 
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
