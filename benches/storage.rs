@@ -96,7 +96,7 @@ fn provisioning(lab: &Lab) {
                 nodes: lab.node_list().unwrap(),
                 credentials: Credentials {
                     twofold_key: key,
-                    password: Some(lab.root_password().unwrap().into()),
+                    password: Some(lab.root_password().unwrap()),
                     node_passwords: Default::default(),
                     trust_first_contact: false,
                 },

@@ -23,7 +23,8 @@ use crate::error::UiError;
 
 const SCAN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One machine as the wizard's form holds it.
+/// One machine as the wizard's form holds it. The password is a [`Secret`]: it prints as `***`
+/// and its memory is wiped when the request is dropped.
 #[derive(Debug, Clone, Deserialize)]
 pub struct MachineInput {
     pub name: String,
@@ -32,7 +33,7 @@ pub struct MachineInput {
     pub ssh_port: u16,
     pub user: String,
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     #[serde(default)]
     pub key: Option<PathBuf>,
     #[serde(default)]
@@ -71,6 +72,25 @@ fn node_list(machines: &[MachineInput]) -> Result<NodeList, UiError> {
     Ok(list)
 }
 
+/// How the engine may log in: Twofold's key, else the password typed for that machine.
+fn credentials(machines: &[MachineInput], twofold_key: PathBuf) -> Credentials {
+    let node_passwords = machines
+        .iter()
+        .filter_map(|m| {
+            m.password
+                .as_ref()
+                .filter(|p| !p.expose().is_empty())
+                .map(|p| (m.name.trim().to_string(), p.clone()))
+        })
+        .collect();
+    Credentials {
+        twofold_key,
+        password: None,
+        node_passwords,
+        trust_first_contact: false,
+    }
+}
+
 async fn connect(req: RequestIn) -> Result<Setup, UiError> {
     let nodes = node_list(&req.machines)?;
     if let Some(m) = nodes.nodes.iter().find(|n| n.host_key.is_none()) {
@@ -81,24 +101,9 @@ async fn connect(req: RequestIn) -> Result<Setup, UiError> {
         .into());
     }
     let (key, _) = connect::ensure_twofold_key(&connect::key_dir(&default_path())).await?;
-    let node_passwords = req
-        .machines
-        .iter()
-        .filter_map(|m| {
-            m.password
-                .as_ref()
-                .filter(|p| !p.is_empty())
-                .map(|p| (m.name.trim().to_string(), Secret::new(p.clone())))
-        })
-        .collect();
     Ok(Setup::connect(SetupRequest {
         nodes,
-        credentials: Credentials {
-            twofold_key: key,
-            password: None,
-            node_passwords,
-            trust_first_contact: false,
-        },
+        credentials: credentials(&req.machines, key),
         protect: req.protect,
         preflight: PreflightOptions {
             allow_emulation: req.allow_emulation,
@@ -310,7 +315,13 @@ pub struct LabMachine {
     address: String,
     ssh_port: u16,
     user: String,
-    password: String,
+    /// Sent to the window once, to fill the form; never printed.
+    #[serde(serialize_with = "expose_secret")]
+    password: Secret,
+}
+
+fn expose_secret<S: serde::Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -356,4 +367,49 @@ pub async fn lab_try(on_progress: Channel<ProgressEvent>) -> Result<LabMachines,
     .await
     .map_err(UiError::internal)?
     .map_err(UiError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASSWORD: &str = "hunter2-wizard";
+
+    #[test]
+    fn machine_input_never_prints_its_password() {
+        let json = serde_json::json!({
+            "machines": [{
+                "name": "host1", "role": "host", "address": "10.0.0.1", "ssh_port": 22,
+                "user": "root", "password": PASSWORD
+            }],
+            "allow_emulation": true
+        });
+        let req: RequestIn = serde_json::from_value(json).unwrap();
+        let m = &req.machines[0];
+        assert_eq!(m.password.as_ref().map(Secret::expose), Some(PASSWORD));
+        for shown in [format!("{req:?}"), format!("{req:#?}"), format!("{m:?}")] {
+            assert!(!shown.contains(PASSWORD), "{shown}");
+            assert!(shown.contains("***"), "{shown}");
+        }
+        // What the engine gets from it: the same password, still a secret.
+        let creds = credentials(&req.machines, PathBuf::from("/k"));
+        assert_eq!(creds.node_passwords["host1"].expose(), PASSWORD);
+        assert!(!format!("{creds:?}").contains(PASSWORD));
+        assert!(!format!("{:?}", m.spec()).contains(PASSWORD));
+    }
+
+    #[test]
+    fn lab_machine_sends_the_password_to_the_window_but_never_prints_it() {
+        let m = LabMachine {
+            name: "host1".into(),
+            role: Role::Host,
+            address: "10.251.77.11".into(),
+            ssh_port: 22,
+            user: "root".into(),
+            password: Secret::new(PASSWORD),
+        };
+        assert!(!format!("{m:?}").contains(PASSWORD));
+        let sent = serde_json::to_value(&m).unwrap();
+        assert_eq!(sent["password"], PASSWORD);
+    }
 }

@@ -506,7 +506,7 @@ impl Lab {
     }
 
     /// The root password of bare lab nodes (`lab up --bare`), for first contact by provisioning.
-    pub fn root_password(&self) -> Result<String> {
+    pub fn root_password(&self) -> Result<crate::node::Secret> {
         node::root_password(self)
     }
 

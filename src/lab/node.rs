@@ -2,14 +2,17 @@
 //! (node-init.sh becomes its anchor process) and stopping every process it has.
 
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::cmd;
 use super::{DaemonStatus, Lab, LabNode, BRIDGE, NETNS_PREFIX, NODES, PREFIX_LEN, VETH_PREFIX};
+use zeroize::Zeroizing;
+
 use crate::error::{Error, IoContext, Result};
+use crate::node::Secret;
 use crate::nodes::Role;
 
 const NODE_INIT: &str = include_str!("../../resources/lab/node-init.sh");
@@ -412,74 +415,173 @@ fn append(p: &Path, text: &str) -> Result<()> {
 }
 
 fn set_mode(p: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
         .ctx(|| format!("setting permissions of {}", p.display()))
 }
 
-/// The lab's root password for bare nodes (made once, kept 0600 in the lab folder).
-pub fn root_password(lab: &Lab) -> Result<String> {
+/// The lab's root password for bare nodes: made once, kept in the lab folder where only root may
+/// read it (0600, even when the file was already there with other permissions).
+pub fn root_password(lab: &Lab) -> Result<Secret> {
     let path = lab.dir.join("root-password");
-    if let Ok(p) = std::fs::read_to_string(&path) {
-        if !p.trim().is_empty() {
-            return Ok(p.trim().to_string());
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let text = Zeroizing::new(text);
+            if !text.trim().is_empty() {
+                set_mode(&path, 0o600)?;
+                return Ok(Secret::new(text.trim()));
+            }
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
     }
-    let password = uuid::Uuid::new_v4().simple().to_string()[..20].to_string();
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)
-        .ctx(|| format!("writing {}", path.display()))?;
-    use std::io::Write;
-    f.write_all(password.as_bytes())
-        .ctx(|| format!("writing {}", path.display()))?;
+    let password = Secret::new(&uuid::Uuid::new_v4().simple().to_string()[..20]);
+    write_private(&path, password.expose().as_bytes())?;
     Ok(password)
 }
 
-/// A private /etc/shadow for a bare node: the machine's, with root's password set to the lab's.
+/// A private /etc/shadow for a bare node, bound over the real one inside the node: root's entry
+/// with the lab's password and nothing else (the accounts of this machine stay out of the lab).
 fn write_shadow(lab: &Lab, dir: &Path) -> Result<()> {
-    use std::io::Write;
     let password = root_password(lab)?;
+    let hash = hash_password(&password)?;
+    write_private(
+        &dir.join("shadow"),
+        shadow_text(&hash, days_since_epoch()).as_bytes(),
+    )
+}
+
+/// The shadow(5) line of root: the hash, changed `days` after 1970, no minimum age, the usual
+/// maximum and warning period, never expiring.
+fn shadow_text(hash: &str, days: u64) -> String {
+    format!("root:{hash}:{days}:0:99999:7:::\n")
+}
+
+fn days_since_epoch() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400)
+}
+
+/// A SHA-512 crypt hash of the password (`$6$...`), by openssl, the password on its stdin.
+fn hash_password(password: &Secret) -> Result<String> {
+    use std::io::Write;
     let mut child = Command::new("openssl")
         .args(["passwd", "-6", "-stdin"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| Error::Lab(format!("cannot run openssl to hash the lab password: {e}")))?;
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .ctx(|| "hashing the lab password".into())?;
+    let mut line = Zeroizing::new(password.expose().to_string());
+    line.push('\n');
+    let written = match child.stdin.take() {
+        Some(mut stdin) => stdin.write_all(line.as_bytes()),
+        None => Err(std::io::Error::other("openssl has no stdin")),
+    };
     let out = child
         .wait_with_output()
         .ctx(|| "hashing the lab password".into())?;
+    written.ctx(|| "hashing the lab password".into())?;
     let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if !out.status.success() || !hash.starts_with("$6$") {
-        return Err(Error::Lab("openssl did not hash the lab password".into()));
+    if !out.status.success() || !hash.starts_with("$6$") || hash.contains([':', '\n']) {
+        return Err(Error::Lab(format!(
+            "openssl did not hash the lab password ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
-    let shadow = std::fs::read_to_string("/etc/shadow").ctx(|| "reading /etc/shadow".into())?;
-    let mut text = String::new();
-    for line in shadow.lines() {
-        let mut fields: Vec<&str> = line.split(':').collect();
-        if fields.first() == Some(&"root") && fields.len() > 2 {
-            fields[1] = &hash;
-        }
-        text.push_str(&fields.join(":"));
-        text.push('\n');
-    }
-    let path = dir.join("shadow");
+    Ok(hash)
+}
+
+/// Write a file only root may read. The permissions are set before anything is written, also
+/// when the file was already there with wider ones.
+fn write_private(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o640)
-        .open(&path)
+        .mode(0o600)
+        .open(path)
         .ctx(|| format!("writing {}", path.display()))?;
-    f.write_all(text.as_bytes())
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| f.write_all(data))
+        .and_then(|()| f.sync_all())
         .ctx(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lab_in(dir: &Path) -> Lab {
+        Lab {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn root_password_is_private_even_in_an_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let lab = lab_in(dir.path());
+        let path = dir.path().join("root-password");
+        let made = root_password(&lab).unwrap();
+        assert_eq!(made.expose().len(), 20);
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(root_password(&lab).unwrap().expose(), made.expose());
+
+        // A file that is there already, readable by everyone: kept, and made private.
+        std::fs::write(&path, "old-password\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(root_password(&lab).unwrap().expose(), "old-password");
+        assert_eq!(mode(&path), 0o600);
+
+        // An empty one is replaced by a new password, also private.
+        std::fs::write(&path, "").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let new = root_password(&lab).unwrap();
+        assert_eq!(new.expose().len(), 20);
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), new.expose());
+    }
+
+    #[test]
+    fn shadow_holds_only_root_with_the_lab_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let lab = lab_in(dir.path());
+        let node = dir.path().join("node");
+        std::fs::create_dir(&node).unwrap();
+        std::fs::write(node.join("shadow"), "someone:$6$x$y:1:0:99999:7:::\n").unwrap();
+        std::fs::set_permissions(node.join("shadow"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        write_shadow(&lab, &node).unwrap();
+        let text = std::fs::read_to_string(node.join("shadow")).unwrap();
+        assert_eq!(mode(&node.join("shadow")), 0o600);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        let fields: Vec<&str> = lines[0].split(':').collect();
+        assert_eq!(fields.len(), 9, "{text}");
+        assert_eq!(fields[0], "root");
+        assert!(fields[1].starts_with("$6$"), "{text}");
+        assert_eq!(fields[2], days_since_epoch().to_string());
+        // The hash is of the lab's password: openssl gives the same hash for the same salt.
+        let salt = fields[1].split('$').nth(2).unwrap();
+        let mut child = Command::new("openssl")
+            .args(["passwd", "-6", "-salt", salt, "-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let password = root_password(&lab).unwrap();
+        std::io::Write::write_all(
+            &mut child.stdin.take().unwrap(),
+            format!("{}\n", password.expose()).as_bytes(),
+        )
+        .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), fields[1]);
+    }
 }

@@ -76,6 +76,14 @@ impl Drop for Secret {
     }
 }
 
+/// A secret arrives from the desktop window as a plain JSON string. There is deliberately no
+/// `Serialize`: a secret cannot end up in a saved file or a log by accident.
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Secret, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
 /// How to log in.
 #[derive(Clone)]
 pub enum Auth {

@@ -1,6 +1,7 @@
 //! `lab up --bare`: nodes that run nothing but sshd and take root's password, as machines just
 //! installed, reached by Twofold's own SSH code.
 
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use twofold::error::Error;
@@ -17,7 +18,17 @@ pub fn bare_nodes_run_only_sshd_and_take_a_password(ctx: &Ctx) {
         twofold_exe: ctx.twofold.clone(),
         inventory: None,
     };
+    // A password file left readable by an older lab must come out private.
+    let password_file = ctx.lab.dir.join("root-password");
+    if password_file.exists() {
+        std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let status = ctx.lab.up(&opts, &NoProgress).unwrap();
+    let mode = std::fs::metadata(&password_file)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", password_file.display());
     assert!(status.all_running(), "{status:?}");
     for n in &status.nodes {
         let daemons: Vec<&str> = n.daemons.iter().map(|d| d.name.as_str()).collect();
@@ -43,12 +54,16 @@ pub fn bare_nodes_run_only_sshd_and_take_a_password(ctx: &Ctx) {
         for n in &list.nodes {
             let target = Target::from(n);
             let pinned = HostKeyPolicy::Pinned(n.host_key.clone().unwrap());
-            let auth = Auth::Password(Secret::new(password.clone()));
+            let auth = Auth::Password(password.clone());
             let s = Session::connect(&target, &auth, &pinned, Duration::from_secs(10))
                 .await
                 .unwrap_or_else(|e| panic!("{}: {e}", n.name));
             let out = s.exec("hostname", None).await.unwrap();
             assert_eq!(out.stdout_text().trim(), n.name);
+            // The node's /etc/shadow is the lab's: root and no account of this machine.
+            let out = s.exec("cut -d: -f1 /etc/shadow", None).await.unwrap();
+            assert!(out.success(), "{}: {}", n.name, out.stderr_text());
+            assert_eq!(out.stdout_text(), "root\n", "{}", n.name);
             if n.role == Role::Storage {
                 let out = s
                     .exec("gluster --mode=script pool list", None)

@@ -105,7 +105,7 @@ pub fn provisions_bare_nodes_and_refuses_bad_input(ctx: &Ctx) {
     let list = ctx.lab.node_list().unwrap();
     std::fs::write(&nodes, list.to_toml()).unwrap();
     let pw = f.path("password");
-    std::fs::write(&pw, ctx.lab.root_password().unwrap()).unwrap();
+    std::fs::write(&pw, ctx.lab.root_password().unwrap().expose()).unwrap();
     let wrong_pw = f.path("wrong-password");
     std::fs::write(&wrong_pw, "not-the-password").unwrap();
     let nodes_s = nodes.to_str().unwrap();

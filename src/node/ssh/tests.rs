@@ -444,6 +444,12 @@ fn secrets_do_not_print() {
     assert_eq!(format!("{s}"), "***");
     assert_eq!(format!("{s:?}"), "***");
     assert_eq!(s.expose(), "hunter2");
+    let read: Secret = serde_json::from_str(r#""hunter2""#).unwrap();
+    assert_eq!(
+        (read.expose(), format!("{read:?}").as_str()),
+        ("hunter2", "***")
+    );
+    assert!(serde_json::from_str::<Secret>("42").is_err());
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (private, _) = rt.block_on(generate_keypair(dir.path(), "k")).unwrap();
