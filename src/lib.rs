@@ -4,6 +4,7 @@
 
 mod blocking;
 pub mod error;
+pub mod files;
 pub mod hypervisor;
 pub mod inventory;
 pub mod lab;

@@ -132,7 +132,7 @@ pub fn write_trust(lab: &Lab, bare: bool) -> Result<()> {
         known.push_str(&format!("{},{} {}\n", n.ip(), n.name, key.join(" ")));
         hosts.push_str(&format!("{} {}\n", n.ip(), n.name));
     }
-    std::fs::write(lab.known_hosts(), &known).ctx(|| "writing known_hosts".into())?;
+    crate::files::replace_if_changed(&lab.known_hosts(), known.as_bytes(), 0o644)?;
     for n in NODES {
         let dir = lab.node_dir(n.name);
         std::fs::write(dir.join("hosts"), &hosts).ctx(|| "writing a node's hosts".into())?;
