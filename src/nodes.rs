@@ -17,6 +17,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use percent_encoding::{percent_encode, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -75,32 +76,52 @@ fn default_user() -> String {
 
 impl NodeSpec {
     /// libvirt URI of this node's system daemon, reached through its SSH server with the node's key
-    /// and a known_hosts file that pins its host key.
+    /// and a known_hosts file that pins its host key. User, host and the file paths are
+    /// percent-encoded: libvirt decodes each once, so a path with spaces, `&`, `;`, `#` or `%`
+    /// arrives as it is and cannot add a parameter of its own.
     pub fn libvirt_uri(&self, known_hosts: Option<&Path>) -> String {
         let mut uri = format!(
             "qemu+libssh://{}@{}:{}/system?sshauth=privkey",
-            self.user,
-            bracket_v6(&self.address),
+            utf8_percent_encode(&self.user, URI_USER),
+            uri_host(&self.address),
             self.ssh_port
         );
         if let Some(k) = &self.key {
-            uri.push_str(&format!("&keyfile={}", k.display()));
+            uri.push_str(&format!("&keyfile={}", uri_path(k)));
         }
         if let Some(kh) = known_hosts {
             uri.push_str(&format!(
                 "&known_hosts={}&known_hosts_verify=normal",
-                kh.display()
+                uri_path(kh)
             ));
         }
         uri
     }
 }
 
-fn bracket_v6(addr: &str) -> String {
+/// Left as they are in a URI's user part: the unreserved characters of RFC 3986.
+const URI_USER: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+/// The host: unreserved characters, and `:` inside an IPv6 address's brackets.
+const URI_HOST: &AsciiSet = &URI_USER.remove(b':');
+/// A query value: unreserved characters and `/`. Everything that separates parameters for libvirt
+/// (`&`, `;`, `=`), ends the query (`#`) or decodes differently elsewhere (`+`, `%`) is encoded.
+const URI_QUERY_VALUE: &AsciiSet = &URI_USER.remove(b'/');
+
+fn uri_host(addr: &str) -> String {
+    let host = utf8_percent_encode(addr, URI_HOST);
     match addr.parse::<IpAddr>() {
-        Ok(IpAddr::V6(_)) => format!("[{addr}]"),
-        _ => addr.to_string(),
+        Ok(IpAddr::V6(_)) => format!("[{host}]"),
+        _ => host.to_string(),
     }
+}
+
+fn uri_path(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    percent_encode(p.as_os_str().as_bytes(), URI_QUERY_VALUE).to_string()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,12 +178,7 @@ impl NodeList {
             if n.ssh_port == 0 {
                 return Err(format!("node '{}': ssh_port 0 is not a port; use 22 unless the machine's SSH server listens elsewhere", n.name));
             }
-            if n.user.trim().is_empty() {
-                return Err(format!(
-                    "node '{}': user is empty; give the SSH login, usually root",
-                    n.name
-                ));
-            }
+            validate_user(&n.user).map_err(|e| format!("node '{}': {e}", n.name))?;
         }
         Ok(())
     }
@@ -192,6 +208,42 @@ pub fn validate_name(name: &str) -> std::result::Result<(), String> {
     } else {
         Err(format!(
             "'{name}' is not a valid node name; use 1 to 63 letters, digits and inner hyphens (like host1)"
+        ))
+    }
+}
+
+/// The SSH login: as strict as the wizard's form (ui/src/wizard/validate.ts `checkUser`) and
+/// Debian's `useradd`: 1 to 32 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`,
+/// and a `$` only at the end (Samba machine accounts).
+pub fn validate_user(user: &str) -> std::result::Result<(), String> {
+    let fix = "give the user name Twofold logs in as, usually root";
+    if user.is_empty() {
+        return Err(format!("user is empty; {fix}"));
+    }
+    if user.contains('@') {
+        return Err(format!(
+            "user '{user}' contains '@'; give only the user name (like root), not user@machine: the machine's address goes in address"
+        ));
+    }
+    if user.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "user '{user}' contains a space or another blank; give the user name alone, like root (check for spaces at its start or end)"
+        ));
+    }
+    let body = user.strip_suffix('$').unwrap_or(user);
+    let ok = user.len() <= 32
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && body
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{user}' is not a valid user name; use 1 to 32 letters, digits, dots, hyphens and underscores, starting with a letter, digit or underscore (like root)"
         ))
     }
 }
@@ -272,6 +324,109 @@ ssh_port = 2222
         assert!(NodeList::parse(&unknown).is_err());
         assert!(validate_name("-x").is_err());
         assert!(validate_name("host_1").is_err());
+    }
+
+    #[test]
+    fn user_names_as_strict_as_the_form() {
+        for good in ["root", "admin", "_svc", "a.b-c_d", "host$", &"a".repeat(32)] {
+            assert_eq!(validate_user(good), Ok(()), "{good}");
+        }
+        for (bad, says) in [
+            ("", "is empty"),
+            ("root@host1", "not user@machine"),
+            (" root", "space"),
+            ("ro ot", "space"),
+            ("root\t", "space"),
+            ("-root", "not a valid user name"),
+            (".root", "not a valid user name"),
+            ("$", "not a valid user name"),
+            ("a$b", "not a valid user name"),
+            ("root;reboot", "not a valid user name"),
+            ("r%6Fot", "not a valid user name"),
+            ("jörg", "not a valid user name"),
+            (&"a".repeat(33), "not a valid user name"),
+        ] {
+            let e = validate_user(bad).unwrap_err();
+            assert!(e.contains(says), "{bad:?}: {e}");
+            assert!(e.contains("root"), "says what to give: {e}");
+        }
+        let list = GOOD.replacen(
+            "address = \"10.251.77.11\"",
+            "address = \"10.251.77.11\"\nuser = \"root@10.251.77.11\"",
+            1,
+        );
+        let e = NodeList::parse(&list).unwrap_err();
+        assert!(
+            e.starts_with("node 'host1': user 'root@10.251.77.11'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn libvirt_uri_escapes_odd_paths_and_ipv6() {
+        let mut n = NodeList::parse(GOOD).unwrap().nodes[0].clone();
+        let key = "/home/a b/keys&more;x=y#frag%41+plus?q'é/id";
+        let kh = "/var/lib/twofold/known hosts";
+        n.key = Some(key.into());
+        n.user = "svc$".into();
+        let uri = n.libvirt_uri(Some(Path::new(kh)));
+        // libvirt's own reading: the query split at '&' or ';', each value decoded once.
+        let (_, query) = uri.split_once('?').unwrap();
+        assert!(
+            !query.contains([' ', '#', ';', '\'', '+', '?']) && uri.is_ascii(),
+            "{uri}"
+        );
+        let params: Vec<(String, String)> = query
+            .split(['&', ';'])
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap();
+                let v = percent_encoding::percent_decode_str(v)
+                    .decode_utf8()
+                    .unwrap();
+                (k.to_string(), v.into_owned())
+            })
+            .collect();
+        let want = [
+            ("sshauth", "privkey"),
+            ("keyfile", key),
+            ("known_hosts", kh),
+            ("known_hosts_verify", "normal"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(params, want);
+
+        // And a general URI parser agrees on every part.
+        let parsed = url::Url::parse(&uri).unwrap();
+        assert_eq!(parsed.scheme(), "qemu+libssh");
+        assert_eq!(
+            percent_encoding::percent_decode_str(parsed.username())
+                .decode_utf8()
+                .unwrap(),
+            "svc$"
+        );
+        assert_eq!(parsed.host_str(), Some("10.251.77.11"));
+        assert_eq!(parsed.port(), Some(22));
+        assert_eq!(parsed.path(), "/system");
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(pairs, want);
+
+        n.address = "fd00::11".into();
+        n.key = None;
+        let uri = n.libvirt_uri(None);
+        assert_eq!(
+            uri,
+            "qemu+libssh://svc%24@[fd00::11]:22/system?sshauth=privkey"
+        );
+        assert_eq!(
+            url::Url::parse(&uri).unwrap().host_str(),
+            Some("[fd00::11]")
+        );
     }
 
     #[test]
