@@ -1,8 +1,8 @@
 // Checking what the user typed on the machines step, field by field, with messages a person can
 // act on. Pure: the form shows the messages next to the fields (render-machines.ts). The rules
-// mirror the engine's (src/nodes.rs `validate_name`, `validate_address`; src/provision/sizing.rs
-// `validate`), a little stricter where that saves a round trip: names are lowercase because they
-// become host names.
+// mirror the engine's (src/nodes.rs `validate_name`, `validate_user`, `validate_address`;
+// src/provision/sizing.rs `validate`), a little stricter where that saves a round trip: names are
+// lowercase because they become host names.
 //
 // Drafts hold what is in the inputs, as strings: "22x" in the port field must be reported, not
 // silently turned into NaN.
