@@ -43,12 +43,14 @@ pub enum Error {
     #[error("SSH connection to {node}: {detail}")]
     Ssh { node: String, detail: String },
 
-    #[error("{what} on {node} failed (exit status {status}): {stderr}")]
+    /// A command on a node exited with a non-zero status. `output` is the tail of what it
+    /// printed ([`crate::node::CommandOutput::tail`]): the reason is usually there.
+    #[error("{what}{} failed (exit status {status}){}", on_node(.node, .what), printed(.output))]
     RemoteCommand {
         node: String,
         what: String,
         status: u32,
-        stderr: String,
+        output: Vec<String>,
     },
 
     #[error("libvirt on {host}: {op} failed: {detail}")]
@@ -88,7 +90,7 @@ pub enum Error {
 
     /// A setup step failed; `cause` is the code of the error behind it, for front ends that
     /// branch on it, and `detail` already says what to do.
-    #[error("setup step '{step}' on {node} failed: {detail}")]
+    #[error("setup step '{step}'{} failed: {detail}", on_node(.node, .step))]
     StepFailed {
         step: String,
         node: String,
@@ -143,11 +145,62 @@ impl Error {
         }
     }
 
+    /// The message without the command output it quotes (see [`Error::command_output`]), for
+    /// front ends that show that output on its own.
+    pub fn headline(&self) -> String {
+        match self {
+            Error::RemoteCommand {
+                node,
+                what,
+                status,
+                output,
+            } => format!(
+                "{what}{} failed (exit status {status}){}",
+                on_node(node, what),
+                if output.is_empty() {
+                    " and printed nothing"
+                } else {
+                    ""
+                }
+            ),
+            e => e.to_string(),
+        }
+    }
+
+    /// The last lines a failed command printed, when the error is about one.
+    pub fn command_output(&self) -> &[String] {
+        match self {
+            Error::RemoteCommand { output, .. } => output,
+            _ => &[],
+        }
+    }
+
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
             source,
         }
+    }
+}
+
+/// `" on NODE"`, unless `text` already names the node (a step's title often does: "Start
+/// libvirt on host2"), so that a message names it once.
+pub fn on_node(node: &str, text: &str) -> String {
+    let named = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_' || c == '.'))
+        .any(|w| w == node || w.trim_end_matches('.') == node);
+    if named || node.is_empty() {
+        String::new()
+    } else {
+        format!(" on {node}")
+    }
+}
+
+fn printed(output: &[String]) -> String {
+    if output.is_empty() {
+        " and printed nothing".to_string()
+    } else {
+        format!(": {}", output.join("\n"))
     }
 }
 
@@ -159,5 +212,55 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn ctx<F: FnOnce() -> String>(self, f: F) -> Result<T> {
         self.map_err(|e| Error::io(f(), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(what: &str, output: &[&str]) -> Error {
+        Error::RemoteCommand {
+            node: "host2".into(),
+            what: what.into(),
+            status: 1,
+            output: output.iter().map(|l| l.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_failed_command_names_its_node_once_and_says_what_it_printed() {
+        let e = failed("Start libvirt on host2", &[]);
+        assert_eq!(
+            e.to_string(),
+            "Start libvirt on host2 failed (exit status 1) and printed nothing"
+        );
+        assert_eq!(e.headline(), e.to_string());
+        let e = failed("writing /etc/hosts", &["cat: write error", "No space left"]);
+        assert_eq!(
+            e.to_string(),
+            "writing /etc/hosts on host2 failed (exit status 1): cat: write error\nNo space left"
+        );
+        assert_eq!(
+            e.headline(),
+            "writing /etc/hosts on host2 failed (exit status 1)"
+        );
+        assert_eq!(e.command_output(), ["cat: write error", "No space left"]);
+        // A name that only contains the node's name is not the node.
+        assert_eq!(
+            on_node("host2", "Authorize host1's key on host22"),
+            " on host2"
+        );
+        assert_eq!(on_node("stor1", "Add host1 to stor1's storage pool"), "");
+        let step = Error::StepFailed {
+            step: "Start libvirt on host2".into(),
+            node: "host2".into(),
+            cause: "remote_command".into(),
+            detail: "x".into(),
+        };
+        assert_eq!(
+            step.to_string(),
+            "setup step 'Start libvirt on host2' failed: x"
+        );
     }
 }

@@ -71,7 +71,7 @@ impl Db {
 pub async fn vm_migrate(
     vm: String,
     to: String,
-    on_progress: tauri::ipc::Channel<crate::wizard::ProgressEvent>,
+    on_progress: tauri::ipc::Channel<twofold::progress::ProgressEvent>,
 ) -> Result<twofold::hypervisor::MigrationStats, UiError> {
     tauri::async_runtime::spawn_blocking(move || {
         let inv = Inventory::open(&default_path())?;

@@ -6,6 +6,7 @@
 //! delegates into `twofold` and hand errors to the front end as `{code, message}` (see
 //! [`error::UiError`]).
 
+mod bindings;
 mod commands;
 mod error;
 mod smoke;

@@ -24,6 +24,7 @@ pub struct Smoke {
 }
 
 /// What the window showed after its first refresh, counted from the rendered DOM.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SmokeReport {

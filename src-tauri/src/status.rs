@@ -22,6 +22,7 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 const HISTORY: usize = 120;
 
 /// One point of a node's chart.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Point {
     pub at: i64,

@@ -12,9 +12,10 @@ use tauri::State;
 use twofold::inventory::{default_path, Inventory};
 use twofold::node::{scan_host_key, Secret, Target};
 use twofold::nodes::{NodeList, NodeSpec, Role};
-use twofold::progress::Progress;
+use twofold::progress::{Progress, ProgressEvent};
 use twofold::provision::apply::{ApplyCancel, ApplyReport, VerifyReport};
 use twofold::provision::connect::{self, Credentials};
+use twofold::provision::plan::StepInfo;
 use twofold::provision::sizing::{SizingReport, VmSpec};
 use twofold::provision::wizard::{self, Rule};
 use twofold::provision::{CheckResult, PreflightOptions, Setup, SetupRequest};
@@ -25,6 +26,7 @@ const SCAN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One machine as the wizard's form holds it. The password is a [`Secret`]: it prints as `***`
 /// and its memory is wiped when the request is dropped.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Deserialize)]
 pub struct MachineInput {
     pub name: String,
@@ -33,10 +35,13 @@ pub struct MachineInput {
     pub ssh_port: u16,
     pub user: String,
     #[serde(default)]
+    #[cfg_attr(test, ts(optional, as = "Option<String>"))]
     pub password: Option<Secret>,
     #[serde(default)]
+    #[cfg_attr(test, ts(optional))]
     pub key: Option<PathBuf>,
     #[serde(default)]
+    #[cfg_attr(test, ts(optional))]
     pub host_key: Option<String>,
 }
 
@@ -54,6 +59,7 @@ impl MachineInput {
     }
 }
 
+#[cfg_attr(test, derive(ts_rs::TS), ts(rename = "SetupRequest"))]
 #[derive(Debug, Clone, Deserialize)]
 pub struct RequestIn {
     pub machines: Vec<MachineInput>,
@@ -113,33 +119,35 @@ async fn connect(req: RequestIn) -> Result<Setup, UiError> {
     .await?)
 }
 
-/// Progress as events on the window's channel.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ProgressEvent {
-    Begin { phase: String, total: Option<u64> },
-    Update { done: u64, total: Option<u64> },
-    Message { line: String },
-    Finish,
-}
-
+/// Progress as the engine's typed events on the window's channel: phases, amounts and lines
+/// as their generic events, a run of steps as its own.
 pub(crate) struct ChannelProgress(pub(crate) Channel<ProgressEvent>);
+
+impl ChannelProgress {
+    fn send(&self, e: ProgressEvent) {
+        // A closed window drops its channel; the work goes on without it.
+        let _ = self.0.send(e);
+    }
+}
 
 impl Progress for ChannelProgress {
     fn begin(&self, phase: &str, total: Option<u64>) {
-        let _ = self.0.send(ProgressEvent::Begin {
+        self.send(ProgressEvent::Begin {
             phase: phase.into(),
             total,
         });
     }
     fn update(&self, done: u64, total: Option<u64>) {
-        let _ = self.0.send(ProgressEvent::Update { done, total });
+        self.send(ProgressEvent::Update { done, total });
     }
     fn message(&self, line: &str) {
-        let _ = self.0.send(ProgressEvent::Message { line: line.into() });
+        self.send(ProgressEvent::Message { line: line.into() });
     }
     fn finish(&self) {
-        let _ = self.0.send(ProgressEvent::Finish);
+        self.send(ProgressEvent::Finish);
+    }
+    fn event(&self, e: &ProgressEvent) {
+        self.send(e.clone());
     }
 }
 
@@ -171,6 +179,7 @@ pub async fn wizard_clear() -> Result<(), UiError> {
     Ok(wizard::clear(&wizard::state_path(&default_path()))?)
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct HostKeySeen {
     name: String,
@@ -213,6 +222,7 @@ fn key_material(k: &str) -> String {
     k.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct PreflightView {
     passed: bool,
@@ -238,11 +248,22 @@ pub async fn setup_preflight(
     })
 }
 
+/// The plan as the window shows it (the engine's plan serializes to exactly this).
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanView {
+    name: String,
+    steps: Vec<StepInfo>,
+}
+
 #[tauri::command]
-pub async fn setup_plan(request: RequestIn) -> Result<serde_json::Value, UiError> {
+pub async fn setup_plan(request: RequestIn) -> Result<PlanView, UiError> {
     let setup = connect(request).await?;
     let plan = setup.plan()?;
-    serde_json::to_value(&plan).map_err(UiError::internal)
+    Ok(PlanView {
+        name: plan.name().to_string(),
+        steps: plan.steps().cloned().collect(),
+    })
 }
 
 #[tauri::command]
@@ -308,6 +329,7 @@ pub async fn scorecard(runs: State<'_, WizardRuns>) -> Result<Vec<Rule>, UiError
     .map_err(UiError::from)
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct LabMachine {
     name: String,
@@ -317,6 +339,7 @@ pub struct LabMachine {
     user: String,
     /// Sent to the window once, to fill the form; never printed.
     #[serde(serialize_with = "expose_secret")]
+    #[cfg_attr(test, ts(as = "String"))]
     password: Secret,
 }
 
@@ -324,6 +347,7 @@ fn expose_secret<S: serde::Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S
     s.serialize_str(secret.expose())
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct LabMachines {
     machines: Vec<LabMachine>,

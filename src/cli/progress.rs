@@ -1,9 +1,10 @@
-//! Progress on a terminal: one indicatif bar per phase, messages printed above it.
+//! Progress on a terminal: one indicatif bar per phase, messages and typed events (as their
+//! text) printed above it.
 
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use twofold::progress::Progress;
+use twofold::progress::{Progress, ProgressEvent};
 
 pub struct TermProgress {
     bar: Mutex<Option<ProgressBar>>,
@@ -71,6 +72,21 @@ impl Progress for TermProgress {
     fn finish(&self) {
         if let Some(b) = self.bar.lock().unwrap().take() {
             b.finish_and_clear();
+        }
+    }
+
+    /// A step's start names it on the bar; every other event is printed as its text.
+    fn event(&self, e: &ProgressEvent) {
+        if self.quiet {
+            return;
+        }
+        if let ProgressEvent::StepStarted { step } = e {
+            if let Some(b) = self.bar.lock().unwrap().as_ref() {
+                b.set_message(format!("[{}/{}] {}", step.number, step.total, step.title));
+            }
+        }
+        if let Some(text) = e.text() {
+            self.message(&text);
         }
     }
 }

@@ -59,6 +59,7 @@ impl MigrationCancel {
 }
 
 /// Which host's libvirt the completed-job statistics came from.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StatsSource {
@@ -73,6 +74,7 @@ pub enum StatsSource {
 
 /// What one migration cost. Times in milliseconds, sizes in bytes; `None` when libvirt did not
 /// report the value.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MigrationStats {
     pub vm: String,

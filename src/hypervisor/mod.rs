@@ -46,6 +46,7 @@ pub struct HostTarget {
 }
 
 /// A domain's state as one lowercase word.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VmState {

@@ -176,7 +176,49 @@ impl CommandOutput {
     pub fn stderr_text(&self) -> Cow<'_, str> {
         String::from_utf8_lossy(&self.stderr)
     }
+
+    /// The last lines the command printed: stdout's, then stderr's (the order within each
+    /// stream is kept; how the two interleaved is not known), at most [`TAIL_LINES`] of each,
+    /// each cut to [`TAIL_LINE_CHARS`] characters, blank lines dropped. A line saying how many
+    /// earlier lines were left out comes first when some were.
+    pub fn tail(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for text in [self.stdout_text(), self.stderr_text()] {
+            let lines: Vec<&str> = text
+                .lines()
+                .map(str::trim_end)
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+            let skip = lines.len().saturating_sub(TAIL_LINES);
+            if skip > 0 {
+                out.push(format!("... ({skip} earlier line(s) left out)"));
+            }
+            for l in &lines[skip..] {
+                out.push(match l.char_indices().nth(TAIL_LINE_CHARS) {
+                    Some((cut, _)) => format!("{}...", &l[..cut]),
+                    None => l.to_string(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The error for this output of a command that failed: `what` (like "writing /etc/hosts")
+    /// on `node`, its status and the tail of what it printed.
+    pub fn error(&self, node: &str, what: &str) -> Error {
+        Error::RemoteCommand {
+            node: node.to_string(),
+            what: what.to_string(),
+            status: self.status,
+            output: self.tail(),
+        }
+    }
 }
+
+/// Lines of each stream a failed command's error quotes.
+pub const TAIL_LINES: usize = 10;
+/// Characters of each quoted line.
+pub const TAIL_LINE_CHARS: usize = 300;
 
 /// An authenticated SSH connection to one node. Dropping it closes the connection.
 pub struct Session {
@@ -422,12 +464,7 @@ impl Session {
         if out.success() {
             Ok(())
         } else {
-            Err(Error::RemoteCommand {
-                node: self.node.clone(),
-                what: what(),
-                status: out.status,
-                stderr: out.stderr_text().trim().to_string(),
-            })
+            Err(out.error(&self.node, &what()))
         }
     }
 

@@ -21,10 +21,11 @@ use std::time::Instant;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::plan::{Plan, PlannedStep, StepCtx, Verdict};
-use crate::error::{Error, Result};
+use super::plan::{Plan, PlannedStep, StepCtx, Undone, Verdict};
+use crate::error::{on_node, Error, Result};
 use crate::inventory::{Inventory, JobState, Severity};
-use crate::progress::Progress;
+pub use crate::progress::{ApplyOutcome, FailedPhase, UndoOutcome};
+use crate::progress::{Progress, ProgressEvent, StepRef};
 
 /// Job kind of one run of a plan (target: the plan's name).
 pub const RUN_JOB_KIND: &str = "setup";
@@ -52,19 +53,8 @@ impl ApplyCancel {
     }
 }
 
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ApplyOutcome {
-    /// Every step's state is there now.
-    Completed,
-    /// A step failed; the run stopped there.
-    Failed,
-    /// Cancelled between two steps.
-    Cancelled,
-}
-
 /// What happened to one step in a run.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
@@ -77,6 +67,7 @@ pub enum StepStatus {
     NotRun,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct StepOutcome {
     pub id: String,
@@ -90,29 +81,7 @@ pub struct StepOutcome {
     pub duration_ms: u64,
 }
 
-/// Where a step failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailedPhase {
-    /// Checking whether the step was needed (nothing was changed by it).
-    Check,
-    /// Applying it.
-    Apply,
-    /// Checking after applying it: the state was not there.
-    Confirm,
-}
-
-/// What undoing a failed step did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "result", content = "error", rename_all = "snake_case")]
-pub enum UndoOutcome {
-    /// Nothing had been changed (the step failed while checking).
-    NotNeeded,
-    Done,
-    /// Undo failed too: the node may hold partial changes.
-    Failed(String),
-}
-
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct StepFailure {
     pub step: String,
@@ -125,12 +94,16 @@ pub struct StepFailure {
     pub code: String,
     /// The error, for a person.
     pub message: String,
+    /// The last lines the failed command printed (stdout, then stderr), bounded; empty when it
+    /// printed nothing or no command was involved.
+    pub output: Vec<String>,
     pub undo: UndoOutcome,
     /// What the user should do next.
     pub what_to_do: String,
 }
 
 /// An earlier run of the same plan that did not complete, which this run continues.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct PreviousRun {
     pub run_id: String,
@@ -141,6 +114,7 @@ pub struct PreviousRun {
     pub changed: Vec<String>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct ApplyReport {
     pub plan: String,
@@ -189,8 +163,13 @@ impl ApplyReport {
                 self.changed, self.already_done
             ),
             (ApplyOutcome::Failed, Some(f)) => format!(
-                "Step {} of {total} failed{resumed}: {} on {}: {} {}",
-                f.number, f.title, f.node, f.message, f.what_to_do
+                "Step {} of {total} failed{resumed}: {}{}: {}; {}. {}",
+                f.number,
+                f.title,
+                on_node(&f.node, &f.title),
+                join_output(&f.message, &f.output),
+                f.undo.text(),
+                f.what_to_do
             ),
             (ApplyOutcome::Failed, None) => format!("The run failed{resumed}."),
             (ApplyOutcome::Cancelled, _) => format!(
@@ -209,7 +188,12 @@ impl ApplyReport {
                 step: f.title.clone(),
                 node: f.node.clone(),
                 cause: f.code.clone(),
-                detail: format!("{} {}", f.message, f.what_to_do),
+                detail: format!(
+                    "{}; {}. {}",
+                    join_output(&f.message, &f.output),
+                    f.undo.text(),
+                    f.what_to_do
+                ),
             }),
             (ApplyOutcome::Failed, None) | (ApplyOutcome::Cancelled, _) => Err(Error::Cancelled {
                 what: format!("the setup '{}'", self.plan),
@@ -242,14 +226,14 @@ pub async fn apply(
         .with(move |inv| inv.start_job(RUN_JOB_KIND, &plan_name))
         .await?;
     info!(plan = plan.name(), run = %run_id, steps = plan.len(), "applying plan");
-    if let Some(prev) = &resumed_from {
-        progress.message(&format!(
-            "Continuing an earlier run that did not finish ({} step(s) done by it).",
-            prev.changed.len()
-        ));
-    }
-
     let total = plan.len();
+    progress.event(&ProgressEvent::RunStarted {
+        plan: plan.name().to_string(),
+        total,
+        resumed_from: resumed_from.as_ref().map(|p| p.run_id.clone()),
+        resumed_changed: resumed_from.as_ref().map_or(0, |p| p.changed.len()),
+    });
+
     let mut steps: Vec<StepOutcome> = plan
         .steps()
         .map(|s| StepOutcome {
@@ -267,40 +251,51 @@ pub async fn apply(
 
     progress.begin(&format!("Applying '{}'", plan.name()), Some(total as u64));
     for (i, step) in plan.planned().iter().enumerate() {
+        let at = StepRef {
+            id: step.info.id.clone(),
+            node: step.info.node.clone(),
+            title: step.info.title.clone(),
+            number: i + 1,
+            total,
+        };
         if cancel.is_cancelled() {
             outcome = ApplyOutcome::Cancelled;
-            progress.message(&format!(
-                "Cancelled before step {} of {total}: {}",
-                i + 1,
-                step.info.title
-            ));
+            progress.event(&ProgressEvent::Cancelled {
+                next: at,
+                finished: i,
+            });
             break;
         }
+        progress.event(&ProgressEvent::StepStarted { step: at.clone() });
         let started = Instant::now();
-        let result = run_step(step, i + 1, ctx, &journal, &run_id).await?;
+        let result = run_step(step, &at, ctx, &journal, &run_id, progress).await?;
         let out = &mut steps[i];
         out.duration_ms = started.elapsed().as_millis() as u64;
-        let prefix = format!("[{}/{total}] {}", i + 1, step.info.title);
         match result {
             StepRun::AlreadyDone => {
                 out.status = StepStatus::AlreadyDone;
                 out.done_by_previous_run = resumed_from
                     .as_ref()
                     .is_some_and(|p| p.changed.contains(&step.info.id));
-                progress.message(&format!("{prefix}: already done"));
+                progress.event(&ProgressEvent::StepAlreadyDone {
+                    step: at,
+                    by_previous_run: out.done_by_previous_run,
+                });
             }
             StepRun::Changed { job_id } => {
                 out.status = StepStatus::Changed;
                 out.job_id = Some(job_id);
-                progress.message(&format!("{prefix}: done"));
+                progress.event(&ProgressEvent::StepDone {
+                    step: at,
+                    duration_ms: out.duration_ms,
+                });
             }
             StepRun::Failed { job_id, failure: f } => {
+                // The step's own events (failed, undone) were sent while it ran.
                 out.status = StepStatus::Failed;
                 out.job_id = job_id;
-                progress.message(&format!("{prefix}: FAILED: {}", f.message));
-                progress.message(&f.what_to_do);
                 outcome = ApplyOutcome::Failed;
-                failure = Some(f);
+                failure = Some(*f);
             }
         }
         progress.update((i + 1) as u64, Some(total as u64));
@@ -327,7 +322,13 @@ pub async fn apply(
         failure,
     };
     journal.finish_run(&report).await?;
-    progress.message(&report.summary());
+    progress.event(&ProgressEvent::RunFinished {
+        outcome: report.outcome,
+        total,
+        changed: report.changed,
+        already_done: report.already_done,
+        summary: report.summary(),
+    });
     info!(plan = plan.name(), run = %report.run_id, outcome = ?report.outcome, changed = report.changed, "plan applied");
     Ok(report)
 }
@@ -339,19 +340,36 @@ enum StepRun {
     },
     Failed {
         job_id: Option<String>,
-        failure: StepFailure,
+        failure: Box<StepFailure>,
     },
 }
 
+/// Check one step and, when its state is not there, apply, confirm and (on failure) undo it,
+/// sending the step's failure and undo events as they happen.
 async fn run_step(
     step: &PlannedStep,
-    number: usize,
+    at: &StepRef,
     ctx: &StepCtx,
     journal: &Journal,
     run_id: &str,
+    progress: &dyn Progress,
 ) -> Result<StepRun> {
     let info = &step.info;
+    let failed = |phase, e: &Error| {
+        warn!(step = %info.id, node = %info.node, error = %e, ?phase, "step failed");
+        progress.event(&ProgressEvent::StepFailed {
+            step: at.clone(),
+            phase,
+            code: e.code().to_string(),
+            message: e.headline(),
+            output: e.command_output().to_vec(),
+        });
+    };
     let failure = |phase, e: &Error, undo: UndoOutcome| {
+        progress.event(&ProgressEvent::StepUndone {
+            step: at.clone(),
+            undo: undo.clone(),
+        });
         let mut what_to_do = String::new();
         if let UndoOutcome::Failed(u) = &undo {
             what_to_do.push_str(&format!(
@@ -371,10 +389,11 @@ async fn run_step(
             step: info.id.clone(),
             node: info.node.clone(),
             title: info.title.clone(),
-            number,
+            number: at.number,
             phase,
             code: e.code().to_string(),
-            message: e.to_string(),
+            message: e.headline(),
+            output: e.command_output().to_vec(),
             undo,
             what_to_do,
         }
@@ -384,10 +403,10 @@ async fn run_step(
         Ok(true) => return Ok(StepRun::AlreadyDone),
         Ok(false) => {}
         Err(e) => {
-            warn!(step = %info.id, error = %e, "checking a step failed");
+            failed(FailedPhase::Check, &e);
             return Ok(StepRun::Failed {
                 job_id: None,
-                failure: failure(FailedPhase::Check, &e, UndoOutcome::NotNeeded),
+                failure: Box::new(failure(FailedPhase::Check, &e, UndoOutcome::NotNeeded)),
             });
         }
     }
@@ -426,16 +445,18 @@ async fn run_step(
             Ok(StepRun::Changed { job_id })
         }
         Err((phase, e)) => {
-            warn!(step = %info.id, error = %e, "step failed; undoing it");
+            failed(phase, &e);
             let undo = match step.action.undo(ctx).await {
-                Ok(()) => UndoOutcome::Done,
+                Ok(Undone::Reverted) => UndoOutcome::Done,
+                Ok(Undone::NothingToUndo) => UndoOutcome::NothingToUndo,
                 Err(u) => {
                     warn!(step = %info.id, error = %u, "undoing a failed step failed");
                     UndoOutcome::Failed(u.to_string())
                 }
             };
             let f = failure(phase, &e, undo);
-            let (jid, message, title) = (job_id.clone(), f.message.clone(), info.title.clone());
+            let (jid, title) = (job_id.clone(), info.title.clone());
+            let message = join_output(&f.message, &f.output);
             journal
                 .with(move |inv| {
                     inv.finish_job(&jid, Err(&message))?;
@@ -448,9 +469,18 @@ async fn run_step(
                 .await?;
             Ok(StepRun::Failed {
                 job_id: Some(job_id),
-                failure: f,
+                failure: Box::new(f),
             })
         }
+    }
+}
+
+/// A failure's message with the output it quotes, for the inventory's one-line records.
+fn join_output(message: &str, output: &[String]) -> String {
+    if output.is_empty() {
+        message.to_string()
+    } else {
+        format!("{message}: {}", output.join(" / "))
     }
 }
 
@@ -535,12 +565,13 @@ impl Journal {
                 }))
             }
             (ApplyOutcome::Failed, Some(f)) => Err(format!(
-                "step {} of {} ({}) on {} failed: {}",
+                "step {} of {} ({}) on {} failed: {}; {}",
                 f.number,
                 report.steps.len(),
                 f.step,
                 f.node,
-                f.message
+                join_output(&f.message, &f.output),
+                f.undo.text()
             )),
             (ApplyOutcome::Failed, None) => Err("failed".to_string()),
             (ApplyOutcome::Cancelled, _) => Err(format!(
@@ -576,6 +607,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 /// One step's verification.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct StepVerdict {
     pub id: String,
@@ -586,6 +618,7 @@ pub struct StepVerdict {
     pub reason: Option<String>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     pub plan: String,
@@ -670,19 +703,41 @@ mod tests {
     use crate::provision::plan::test_steps::*;
     use crate::provision::plan::{LocalRunner, SshRunner};
 
-    /// Records what it is told; cancels the run once `cancel_after` steps are done.
+    /// Records what it is told (generic calls as text, typed events as they are); cancels the
+    /// run once `cancel_after` steps are done.
     #[derive(Default)]
     struct Recorder {
-        lines: Mutex<Vec<String>>,
+        calls: Mutex<Vec<String>>,
+        events: Mutex<Vec<ProgressEvent>>,
         cancel_after: Option<(u64, ApplyCancel)>,
     }
 
     impl Recorder {
-        fn lines(&self) -> Vec<String> {
-            self.lines.lock().unwrap().clone()
+        fn calls(&self) -> Vec<String> {
+            self.calls.lock().unwrap().clone()
+        }
+        fn events(&self) -> Vec<ProgressEvent> {
+            self.events.lock().unwrap().clone()
+        }
+        /// Each event as (kind, step number) for the step events, in order.
+        fn step_kinds(&self) -> Vec<(&'static str, usize)> {
+            self.events()
+                .iter()
+                .filter_map(|e| match e {
+                    ProgressEvent::StepStarted { step } => Some(("started", step.number)),
+                    ProgressEvent::StepDone { step, .. } => Some(("done", step.number)),
+                    ProgressEvent::StepAlreadyDone { step, .. } => {
+                        Some(("already_done", step.number))
+                    }
+                    ProgressEvent::StepFailed { step, .. } => Some(("failed", step.number)),
+                    ProgressEvent::StepUndone { step, .. } => Some(("undone", step.number)),
+                    ProgressEvent::Cancelled { next, .. } => Some(("cancelled", next.number)),
+                    _ => None,
+                })
+                .collect()
         }
         fn push(&self, l: String) {
-            self.lines.lock().unwrap().push(l);
+            self.calls.lock().unwrap().push(l);
         }
     }
 
@@ -703,6 +758,9 @@ mod tests {
         }
         fn finish(&self) {
             self.push("finish".into());
+        }
+        fn event(&self, e: &ProgressEvent) {
+            self.events.lock().unwrap().push(e.clone());
         }
     }
 
@@ -833,15 +891,60 @@ mod tests {
             "Done: 4 step(s) changed, 1 already done (5 in all)."
         );
 
-        let lines = progress.lines();
-        assert_eq!(lines[0], "begin Applying 'setup' Some(5)");
-        assert!(lines.contains(&format!("[2/5] Write {} on stor1: done", f.s("etc/a.conf"))));
-        assert!(lines.contains(&format!(
-            "[4/5] Write {} on stor2: already done",
-            f.s("preexisting.conf")
-        )));
-        assert!(lines.contains(&"update 5/Some(5)".to_string()));
-        assert!(lines.contains(&"finish".to_string()));
+        let calls = progress.calls();
+        assert_eq!(calls[0], "begin Applying 'setup' Some(5)");
+        assert!(calls.contains(&"update 5/Some(5)".to_string()));
+        assert!(calls.contains(&"finish".to_string()));
+        // No line for people was sent as a plain message: everything came as typed events.
+        assert_eq!(calls.len(), 1 + 5 + 1, "{calls:?}");
+        assert_eq!(
+            progress.step_kinds(),
+            [
+                ("started", 1),
+                ("done", 1),
+                ("started", 2),
+                ("done", 2),
+                ("started", 3),
+                ("done", 3),
+                ("started", 4),
+                ("already_done", 4),
+                ("started", 5),
+                ("done", 5),
+            ]
+        );
+        let events = progress.events();
+        assert_eq!(
+            events[0],
+            ProgressEvent::RunStarted {
+                plan: "setup".into(),
+                total: 5,
+                resumed_from: None,
+                resumed_changed: 0,
+            }
+        );
+        let Some(ProgressEvent::StepDone { step, .. }) = events.get(4) else {
+            panic!("{events:?}");
+        };
+        assert_eq!(
+            step,
+            &StepRef {
+                id: ids[1].clone(),
+                node: "stor1".into(),
+                title: format!("Write {} on stor1", f.s("etc/a.conf")),
+                number: 2,
+                total: 5,
+            }
+        );
+        assert!(matches!(
+            events.last(),
+            Some(ProgressEvent::RunFinished {
+                outcome: ApplyOutcome::Completed,
+                total: 5,
+                changed: 4,
+                already_done: 1,
+                summary,
+            }) if summary == &r.summary()
+        ));
 
         // Jobs: one run, with what it did; one job per step that changed something.
         let runs = f.jobs(RUN_JOB_KIND);
@@ -915,9 +1018,14 @@ mod tests {
         assert_eq!(fail.node, "stor1");
         assert_eq!(fail.code, "remote_command");
         assert!(
-            fail.message.contains("input.txt is not valid"),
+            fail.message.ends_with("failed (exit status 3)"),
             "{}",
             fail.message
+        );
+        assert!(
+            fail.output[0].contains("input.txt is not valid"),
+            "{:?}",
+            fail.output
         );
         assert_eq!(fail.undo, UndoOutcome::Done);
         assert!(
@@ -930,10 +1038,53 @@ mod tests {
         // The apply wrote a header before it failed: undo removed it. Later steps never ran.
         assert!(!f.p("etc/generated.conf").exists());
         assert!(!f.p("etc/b.conf").exists());
-        assert!(progress
-            .lines()
+        assert_eq!(
+            progress.step_kinds()[4..],
+            [("started", 3), ("failed", 3), ("undone", 3)]
+        );
+        let events = progress.events();
+        let failed = events
             .iter()
-            .any(|l| l.starts_with("[3/5] Generate") && l.contains("FAILED")));
+            .find_map(|e| match e {
+                ProgressEvent::StepFailed {
+                    step,
+                    phase,
+                    code,
+                    message,
+                    output,
+                } => Some((step, phase, code, message, output)),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            (
+                failed.0.id.as_str(),
+                failed.0.node.as_str(),
+                failed.1,
+                failed.2.as_str()
+            ),
+            (
+                ids[2].as_str(),
+                "stor1",
+                &FailedPhase::Apply,
+                "remote_command"
+            )
+        );
+        // What the command printed is quoted once, apart from the message; the node is named
+        // once (the title says it).
+        assert_eq!(
+            failed.4,
+            &[format!(
+                "{} is not valid: its first line must start with ok",
+                f.s("input.txt")
+            )]
+        );
+        assert!(!failed.3.contains("is not valid"), "{}", failed.3);
+        assert_eq!(failed.3.matches("stor1").count(), 1, "{}", failed.3);
+        assert!(events.contains(&ProgressEvent::StepUndone {
+            step: failed.0.clone(),
+            undo: UndoOutcome::Done,
+        }));
 
         let steps = f.jobs(STEP_JOB_KIND);
         assert_eq!(steps.len(), 3);
@@ -1017,10 +1168,16 @@ mod tests {
         assert_eq!(statuses(&r), [Changed, Changed, NotRun, NotRun, NotRun]);
         assert!(r.failure.is_none());
         assert!(f.p("etc/a.conf").exists() && !f.p("etc/generated.conf").exists());
-        assert!(progress
-            .lines()
-            .iter()
-            .any(|l| l.starts_with("Cancelled before step 3 of 5: Generate")));
+        assert_eq!(
+            progress.step_kinds()[4..],
+            [("cancelled", 3)],
+            "{:?}",
+            progress.events()
+        );
+        assert!(progress.events().iter().any(|e| matches!(
+            e,
+            ProgressEvent::Cancelled { next, finished: 2 } if next.id == ids[2]
+        )));
         let runs = f.jobs(RUN_JOB_KIND);
         assert_eq!(runs[0].state, JobState::Failed);
         assert!(runs[0]
@@ -1105,10 +1262,17 @@ mod tests {
         let r = apply(&plan, &f.ctx, &f.db, &NoProgress, &ApplyCancel::new())
             .await
             .unwrap();
-        let fail = r.failure.unwrap();
+        let fail = r.failure.clone().unwrap();
         assert_eq!(
             (fail.phase, fail.code.as_str()),
             (FailedPhase::Confirm, "step_not_effective")
+        );
+        // The step has no undo: it is not said to be undone.
+        assert_eq!(fail.undo, UndoOutcome::NothingToUndo);
+        assert!(
+            r.summary().contains("; nothing to undo."),
+            "{}",
+            r.summary()
         );
         assert_eq!(f.jobs(STEP_JOB_KIND)[0].state, JobState::Failed);
     }

@@ -38,7 +38,8 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send
 ///   was killed mid-step, so `undo` never ran): it must cope with its own leftovers.
 /// - `undo` removes what a failed `apply` half-did; it is best effort and must be safe to call
 ///   when `apply` did nothing at all. It is only called after a failed `apply`, never to roll
-///   back a step that succeeded.
+///   back a step that succeeded. It says whether it took something back ([`Undone::Reverted`])
+///   or had nothing to take back ([`Undone::NothingToUndo`]): the user is told exactly that.
 /// - `verify` checks the end state independently of `apply` (read back what is there, from
 ///   another angle if possible), and says why when it fails.
 pub trait StepAction: Send + Sync {
@@ -66,7 +67,7 @@ pub trait StepAction: Send + Sync {
     /// Bring the desired state about.
     fn apply(&self, ctx: &StepCtx) -> impl Future<Output = Result<()>> + Send;
     /// Undo what a failed `apply` half-did (best effort, safe when nothing was done).
-    fn undo(&self, ctx: &StepCtx) -> impl Future<Output = Result<()>> + Send;
+    fn undo(&self, ctx: &StepCtx) -> impl Future<Output = Result<Undone>> + Send;
     /// Independent verification of the end state.
     fn verify(&self, ctx: &StepCtx) -> impl Future<Output = Result<Verdict>> + Send;
 }
@@ -75,7 +76,7 @@ pub trait StepAction: Send + Sync {
 pub(crate) trait DynStep: Send + Sync {
     fn check<'a>(&'a self, ctx: &'a StepCtx) -> BoxFuture<'a, bool>;
     fn apply<'a>(&'a self, ctx: &'a StepCtx) -> BoxFuture<'a, ()>;
-    fn undo<'a>(&'a self, ctx: &'a StepCtx) -> BoxFuture<'a, ()>;
+    fn undo<'a>(&'a self, ctx: &'a StepCtx) -> BoxFuture<'a, Undone>;
     fn verify<'a>(&'a self, ctx: &'a StepCtx) -> BoxFuture<'a, Verdict>;
 }
 
@@ -86,12 +87,22 @@ impl<T: StepAction> DynStep for T {
     fn apply<'a>(&'a self, ctx: &'a StepCtx) -> BoxFuture<'a, ()> {
         Box::pin(StepAction::apply(self, ctx))
     }
-    fn undo<'a>(&'a self, ctx: &'a StepCtx) -> BoxFuture<'a, ()> {
+    fn undo<'a>(&'a self, ctx: &'a StepCtx) -> BoxFuture<'a, Undone> {
         Box::pin(StepAction::undo(self, ctx))
     }
     fn verify<'a>(&'a self, ctx: &'a StepCtx) -> BoxFuture<'a, Verdict> {
         Box::pin(StepAction::verify(self, ctx))
     }
+}
+
+/// What a step's [`StepAction::undo`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undone {
+    /// It took back what the failed attempt had changed.
+    Reverted,
+    /// There was nothing to take back: the step has no undo, or its undo found nothing of the
+    /// failed attempt.
+    NothingToUndo,
 }
 
 /// The outcome of verifying one step's end state.
@@ -114,6 +125,7 @@ impl Verdict {
 }
 
 /// What a person (or the app) sees of a step.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepInfo {
     pub id: String,
@@ -408,12 +420,7 @@ impl StepCtx {
         if out.success() {
             Ok(out)
         } else {
-            Err(Error::RemoteCommand {
-                node: node.to_string(),
-                what: what.to_string(),
-                status: out.status,
-                stderr: out.stderr_text().trim().to_string(),
-            })
+            Err(out.error(node, what))
         }
     }
 
@@ -490,7 +497,7 @@ pub(crate) mod test_steps {
             .await
             .map(drop)
         }
-        async fn undo(&self, ctx: &StepCtx) -> Result<()> {
+        async fn undo(&self, ctx: &StepCtx) -> Result<Undone> {
             ctx.run_ok(
                 &self.node,
                 "removing a temporary file",
@@ -498,7 +505,7 @@ pub(crate) mod test_steps {
                 None,
             )
             .await
-            .map(drop)
+            .map(|_| Undone::Reverted)
         }
         async fn verify(&self, ctx: &StepCtx) -> Result<Verdict> {
             let p = shell_quote(&self.path);
@@ -571,9 +578,9 @@ pub(crate) mod test_steps {
             .await
             .map(drop)
         }
-        async fn undo(&self, _ctx: &StepCtx) -> Result<()> {
+        async fn undo(&self, _ctx: &StepCtx) -> Result<Undone> {
             // mkdir and chmod leave nothing half-done.
-            Ok(())
+            Ok(Undone::NothingToUndo)
         }
         async fn verify(&self, ctx: &StepCtx) -> Result<Verdict> {
             let p = shell_quote(&self.path);
@@ -656,7 +663,7 @@ pub(crate) mod test_steps {
             .await
             .map(drop)
         }
-        async fn undo(&self, ctx: &StepCtx) -> Result<()> {
+        async fn undo(&self, ctx: &StepCtx) -> Result<Undone> {
             let o = shell_quote(&self.output);
             ctx.run_ok(
                 &self.node,
@@ -665,7 +672,7 @@ pub(crate) mod test_steps {
                 None,
             )
             .await
-            .map(drop)
+            .map(|_| Undone::Reverted)
         }
         async fn verify(&self, ctx: &StepCtx) -> Result<Verdict> {
             let o = shell_quote(&self.output);
@@ -719,8 +726,8 @@ pub(crate) mod test_steps {
                 .await
                 .map(drop)
         }
-        async fn undo(&self, _ctx: &StepCtx) -> Result<()> {
-            Ok(())
+        async fn undo(&self, _ctx: &StepCtx) -> Result<Undone> {
+            Ok(Undone::NothingToUndo)
         }
         async fn verify(&self, _ctx: &StepCtx) -> Result<Verdict> {
             Ok(Verdict::Pass)

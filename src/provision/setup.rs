@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::plan::{Plan, StepAction, StepCtx, Verdict};
+use super::plan::{Plan, StepAction, StepCtx, Undone, Verdict};
 use crate::error::{Error, Result};
 use crate::nodes::{NodeList, NodeSpec, Role};
 use crate::shell::shell_quote;
@@ -95,12 +95,13 @@ impl StepAction for ShellStep {
             .await
             .map(|_| ())
     }
-    async fn undo(&self, ctx: &StepCtx) -> Result<()> {
-        if let Some(u) = &self.undo {
-            ctx.run_ok(&self.node, &format!("undoing: {}", self.title), u, None)
-                .await?;
-        }
-        Ok(())
+    async fn undo(&self, ctx: &StepCtx) -> Result<Undone> {
+        let Some(u) = &self.undo else {
+            return Ok(Undone::NothingToUndo);
+        };
+        ctx.run_ok(&self.node, &format!("undoing: {}", self.title), u, None)
+            .await?;
+        Ok(Undone::Reverted)
     }
     async fn verify(&self, ctx: &StepCtx) -> Result<Verdict> {
         Ok(if ctx.succeeds(&self.node, &self.check).await? {
@@ -543,8 +544,9 @@ impl StepAction for PeerKeyStep {
         .await?;
         Ok(())
     }
-    async fn undo(&self, _ctx: &StepCtx) -> Result<()> {
-        Ok(())
+    async fn undo(&self, _ctx: &StepCtx) -> Result<Undone> {
+        // No undo: a key line it may have added is what the next run adds anyway.
+        Ok(Undone::NothingToUndo)
     }
     async fn verify(&self, ctx: &StepCtx) -> Result<Verdict> {
         Ok(if self.check(ctx).await? {

@@ -60,6 +60,7 @@ pub struct StorageSpec {
 }
 
 /// A VM to protect.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VmSpec {
@@ -77,6 +78,7 @@ pub struct VmSpec {
 }
 
 /// The numbers behind the rules (see the module documentation for why these defaults).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SizingParams {
@@ -115,6 +117,7 @@ pub struct SizingInput {
 }
 
 /// RAM of one host against the critical VMs'.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RamFit {
     pub total_mib: u64,
@@ -131,6 +134,7 @@ pub struct RamFit {
 }
 
 /// vCPUs of one host against the critical VMs'.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VcpuFit {
     pub cores: u32,
@@ -148,6 +152,7 @@ pub struct VcpuFit {
 }
 
 /// A critical VM that would not start on a host running alone.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VmShortfall {
     pub vm: String,
@@ -161,6 +166,7 @@ pub struct VmShortfall {
 }
 
 /// Whether one host, alone, can run every critical VM.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostVerdict {
     pub host: String,
@@ -174,6 +180,7 @@ pub struct HostVerdict {
 }
 
 /// One storage node's room for its copy of the store.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreNodeFit {
     pub node: String,
@@ -184,6 +191,7 @@ pub struct StoreNodeFit {
 }
 
 /// The shared store's need, and each storage node's room for it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreVerdict {
     /// Sum of all VMs' disks: what each storage node must hold.
@@ -194,6 +202,7 @@ pub struct StoreVerdict {
 }
 
 /// Stable identifiers of problems, for the app to branch on.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemCode {
@@ -210,6 +219,7 @@ pub enum ProblemCode {
 }
 
 /// One problem, with a sentence that says what is wrong and what to do.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     pub code: ProblemCode,
@@ -219,6 +229,7 @@ pub struct Problem {
 }
 
 /// The result of [`size`].
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SizingReport {
     /// No problems: every host can carry all critical VMs alone and the store has room.

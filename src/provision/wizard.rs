@@ -77,6 +77,7 @@ fn strip_secrets(v: &mut serde_json::Value) {
 }
 
 /// How one of the four rules of a safe small-business platform stands.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleState {
@@ -85,6 +86,7 @@ pub enum RuleState {
     Missing,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rule {
     /// `n_plus_one`, `replicated_storage`, `backups`, `offsite`.

@@ -30,6 +30,7 @@ pub use probe::{parse_probe, probe_command, Sample};
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// One node as last seen.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeState {
@@ -52,6 +53,7 @@ impl NodeState {
 }
 
 /// The platform as a whole.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
@@ -77,6 +79,7 @@ impl Health {
 }
 
 /// Resource use of one node, from one probe (CPU use needs the previous probe).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     pub cores: u32,
@@ -90,6 +93,7 @@ pub struct Usage {
 }
 
 /// One node's status.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeStatus {
     pub name: String,
@@ -106,6 +110,7 @@ pub struct NodeStatus {
 }
 
 /// Everything one look at the platform found.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlatformStatus {
     pub checked_at: i64,
@@ -236,12 +241,7 @@ impl Monitor {
         let session = self.session(n).await?;
         let out = session.exec(&probe_command(n.role), None).await?;
         if !out.success() {
-            return Err(Error::RemoteCommand {
-                node: n.name.clone(),
-                what: "the status probe".into(),
-                status: out.status,
-                stderr: out.stderr_text().trim().to_string(),
-            });
+            return Err(out.error(&n.name, "the status probe"));
         }
         parse_probe(&out.stdout_text()).map_err(|detail| Error::Ssh {
             node: n.name.clone(),

@@ -23,6 +23,7 @@ use crate::inventory::{Inventory, Severity};
 use crate::progress::Progress;
 
 /// One VM as seen on one host. A VM defined on two hosts appears twice.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VmView {
     pub name: String,

@@ -496,3 +496,38 @@ async fn scan_of_a_closed_port_is_unreachable() {
     let err = bounded(scan_host_key(&target, TIMEOUT)).await.unwrap_err();
     assert_eq!(err.code(), "host_unreachable", "{err}");
 }
+
+#[test]
+fn a_failed_commands_tail_is_bounded_and_keeps_both_streams() {
+    let many: String = (1..=25).map(|i| format!("line {i}\n")).collect();
+    let out = CommandOutput {
+        status: 1,
+        stdout: many.into_bytes(),
+        stderr: format!("\n{}\nlast words\n", "x".repeat(1000)).into_bytes(),
+    };
+    let tail = out.tail();
+    assert_eq!(tail[0], "... (15 earlier line(s) left out)");
+    assert_eq!(tail[1], "line 16");
+    assert_eq!(tail[10], "line 25");
+    assert_eq!(tail[11], format!("{}...", "x".repeat(TAIL_LINE_CHARS)));
+    assert_eq!(tail[12], "last words");
+    assert_eq!(tail.len(), 13);
+    let e = out.error("stor1", "writing /etc/hosts");
+    assert_eq!(e.command_output(), tail.as_slice());
+    assert!(
+        e.to_string()
+            .starts_with("writing /etc/hosts on stor1 failed (exit status 1): ... (15"),
+        "{e}"
+    );
+
+    let silent = CommandOutput {
+        status: 1,
+        stdout: Vec::new(),
+        stderr: b"\n  \n".to_vec(),
+    };
+    assert!(silent.tail().is_empty());
+    assert!(silent
+        .error("host2", "Start libvirt on host2")
+        .to_string()
+        .ends_with("failed (exit status 1) and printed nothing"));
+}

@@ -9,6 +9,7 @@ use crate::nodes::{NodeSpec, Role};
 use crate::provision::sizing::{HostSpec, StorageSpec};
 
 /// Stable identifiers of the checks (the app branches on them; serialized in snake_case).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckId {
@@ -79,6 +80,7 @@ impl CheckId {
     }
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -90,6 +92,7 @@ pub enum Status {
 }
 
 /// One check on one node (or from one node to a peer).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckResult {
     pub node: String,
