@@ -188,6 +188,7 @@ pub struct HostKeySeen {
     fingerprint: String,
     /// The key the machine had pinned, when it differs from what it presents now.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     changed_from: Option<String>,
 }
 

@@ -1,46 +1,18 @@
-// The shapes the Tauri commands return (serde of the engine's types in src/inventory and
-// src/nodes.rs) and the error shape every command rejects with.
+// The shapes the Tauri commands return, generated from the engine's types (src/inventory,
+// src/nodes.rs) and the error shape every command rejects with (src-tauri/src/error.rs) into
+// ./bindings (see src-tauri/src/bindings.rs). Below them, the window's own shapes.
 
-export type Role = "host" | "storage";
+export type { Role } from "./bindings/Role";
+export type { NodeSpec } from "./bindings/NodeSpec";
+export type { VmRecord } from "./bindings/VmRecord";
+export type { Severity } from "./bindings/Severity";
+export type { InventoryEvent } from "./bindings/InventoryEvent";
+export type { UiError } from "./bindings/UiError";
 
-export interface NodeSpec {
-  name: string;
-  role: Role;
-  address: string;
-  ssh_port: number;
-  user: string;
-  key?: string;
-  host_key?: string;
-}
-
-export interface VmRecord {
-  name: string;
-  uuid: string;
-  host: string | null;
-  state: string;
-  vcpus: number;
-  memory_mib: number;
-  protected: boolean;
-  priority: number;
-  updated_at: number;
-}
-
-export type Severity = "info" | "warning" | "error";
-
-export interface InventoryEvent {
-  id: number;
-  /** Milliseconds since the Unix epoch. */
-  at: number;
-  severity: Severity;
-  source: string;
-  message: string;
-}
-
-/** What every command rejects with: a stable code to branch on and a message to show. */
-export interface UiError {
-  code: string;
-  message: string;
-}
+import type { InventoryEvent } from "./bindings/InventoryEvent";
+import type { NodeSpec } from "./bindings/NodeSpec";
+import type { UiError } from "./bindings/UiError";
+import type { VmRecord } from "./bindings/VmRecord";
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: UiError };
 

@@ -4,4 +4,4 @@ export type HostKeySeen = { name: string, address: string, key: string, fingerpr
 /**
  * The key the machine had pinned, when it differs from what it presents now.
  */
-changed_from: string | null, };
+changed_from?: string, };

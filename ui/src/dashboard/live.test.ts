@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import { liveView, migrationDone, migrationTargets, nodeCard, sparkline, whyNoMigration } from "./live";
-import type { NodeStatus, PlatformStatus } from "./types";
+import type { MigrationStats, NodeStatus, PlatformStatus } from "./types";
 
 function node(name: string, role: "host" | "storage", state: NodeStatus["state"] = "up"): NodeStatus {
   return {
@@ -85,11 +85,29 @@ describe("migration", () => {
     const down = status({ nodes: [node("host1", "host"), node("host2", "host", "down")] });
     expect(migrationTargets(down.vms[0], down)).toEqual([]);
     expect(whyNoMigration(down.vms[0], down)).toContain("No other host");
-    const off = { ...s.vms[0], state: "shutoff" };
+    const off = { ...s.vms[0], state: "shutoff" as const };
     expect(whyNoMigration(off, s)).toContain("only a running VM");
   });
   it("reports what happened", () => {
-    expect(migrationDone({ vm: "web", from: "host1", to: "host2", wall_ms: 3170, total_ms: 1300, downtime_ms: 106 })).toBe(
+    const stats: MigrationStats = {
+      vm: "web",
+      from: "host1",
+      to: "host2",
+      wall_ms: 3170,
+      total_ms: 1300,
+      downtime_ms: 106,
+      setup_ms: null,
+      data_total_bytes: null,
+      data_processed_bytes: null,
+      data_remaining_bytes: null,
+      memory_total_bytes: null,
+      memory_processed_bytes: null,
+      memory_bps: null,
+      memory_iterations: null,
+      memory_dirty_rate: null,
+      stats_from: "destination",
+    };
+    expect(migrationDone(stats)).toBe(
       "web moved from host1 to host2 in 3.2 s, paused 106 ms.",
     );
   });

@@ -1,73 +1,19 @@
-// The shapes of src/status (serde of PlatformStatus, NodeStatus, Usage) and of the desktop's
-// status history (src-tauri/src/status.rs) and migration statistics.
+// The shapes of src/status (PlatformStatus and what it holds), of the desktop's status history
+// (src-tauri/src/status.rs) and of migration statistics, generated from the Rust types into
+// ../bindings (see src-tauri/src/bindings.rs).
 
-import type { Role } from "../types";
+export type { NodeState } from "../bindings/NodeState";
+export type { Health } from "../bindings/Health";
+export type { RuleState } from "../bindings/RuleState";
+export type { Usage } from "../bindings/Usage";
+export type { NodeStatus } from "../bindings/NodeStatus";
+export type { VmView as LiveVm } from "../bindings/VmView";
+export type { Rule } from "../bindings/Rule";
+export type { PlatformStatus } from "../bindings/PlatformStatus";
+export type { Point } from "../bindings/Point";
+export type { MigrationStats } from "../bindings/MigrationStats";
 
-export type NodeState = "up" | "degraded" | "down";
-export type Health = "unconfigured" | "healthy" | "degraded" | "down";
-export type RuleState = "ok" | "warn" | "missing";
+import type { Point } from "../bindings/Point";
 
-export interface Usage {
-  cores: number;
-  cpu_percent: number | null;
-  load1: number;
-  mem_total_mib: number;
-  mem_used_mib: number;
-  disk_total_gib: number;
-  disk_used_gib: number;
-}
-
-export interface NodeStatus {
-  name: string;
-  role: Role;
-  address: string;
-  state: NodeState;
-  detail: string;
-  code: string | null;
-  usage: Usage | null;
-  probe_ms: number;
-}
-
-export interface LiveVm {
-  name: string;
-  host: string;
-  uuid: string;
-  state: string;
-  vcpus: number;
-  memory_mib: number;
-  persistent: boolean;
-}
-
-export interface Rule {
-  id: string;
-  title: string;
-  state: RuleState;
-  detail: string;
-}
-
-export interface PlatformStatus {
-  checked_at: number;
-  health: Health;
-  summary: string;
-  nodes: NodeStatus[];
-  vms: LiveVm[];
-  rules: Rule[];
-}
-
-export interface Point {
-  at: number;
-  cpu_percent: number | null;
-  mem_percent: number | null;
-  up: boolean;
-}
-
+/** `status_history`: every node's recent points, oldest first. */
 export type History = Record<string, Point[]>;
-
-export interface MigrationStats {
-  vm: string;
-  from: string;
-  to: string;
-  wall_ms: number;
-  total_ms: number | null;
-  downtime_ms: number | null;
-}

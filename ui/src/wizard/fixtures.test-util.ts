@@ -30,6 +30,8 @@ export const host = (over: Partial<HostVerdict> = {}): HostVerdict => ({
 
 export const sizing = (over: Partial<SizingReport> = {}): SizingReport => ({
   ok: true,
+  params: { vcpus_per_core: 4, host_reserve_ram_mib: 2048, host_reserve_ram_percent: 10, host_reserve_cores: 1 },
+  notes: [],
   hosts: [host(), host({ host: "host2" })],
   store: { need_gib: 100, nodes: [{ node: "stor1", free_gib: 500, fits: true, short_gib: 0 }], fits: true },
   problems: [],

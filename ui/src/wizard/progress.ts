@@ -1,16 +1,16 @@
 // Folding the progress events of a long command into what the window shows. The apply step turns
-// them into one state per plan step; the checks and the lab only need a phase, a fraction and the
-// last lines. Pure, so the event order the engine uses (src/provision/apply.rs `apply`) is pinned
-// down by tests:
+// the engine's typed step events (src/progress.rs `ProgressEvent`, generated into
+// ../bindings/ProgressEvent.ts) into one state per plan step; the checks and the lab only need a
+// phase, a fraction and the last lines. Pure, so the event order the engine uses
+// (src/provision/apply.rs `apply`) is pinned down by tests:
 //
-//   begin(total = steps) · then per step: message "[n/total] title: done" (or ": already done",
-//   or ": FAILED: why" plus a line saying what to do) and update(done = n) · finish · a summary.
+//   run_started · per step: step_started, then step_done | step_already_done | step_failed +
+//   step_undone (the run stops there) · or cancelled (before a step) · run_finished.
 //
-// Step `done` (0-based) is the one running after an update; a cancel is noticed between two steps
-// ("Cancelled before step n of total: title"), and the final report is the authority on every
-// step's outcome (`withReport`).
+// Nothing here reads the text of a line: lines are only shown. The final report is the authority
+// on every step's outcome (`withReport`).
 
-import type { ApplyReport, ProgressEvent, StepInfo } from "./types";
+import type { ApplyReport, ProgressEvent, StepInfo, StepRef, UndoOutcome } from "./types";
 
 export type StepRunState = "pending" | "running" | "done" | "already_done" | "failed";
 
@@ -25,58 +25,28 @@ export const STATE_LABELS: Record<StepRunState, string> = {
 /** Lines of log kept in memory; a run has a few per step, so this is many runs' worth. */
 export const LOG_LIMIT = 500;
 
+/** One line of the log, and whether it reports a failure (shown as such). */
+export interface LogLine {
+  text: string;
+  bad: boolean;
+}
+
 export interface ApplyProgress {
   /** Plan step ids, in plan order. */
   ids: string[];
   states: StepRunState[];
-  /** Steps finished (any outcome), from the last update or the report. */
+  /** Steps finished (any outcome). */
   finished: number;
-  /** Between begin and finish. */
+  /** Between run_started and run_finished. */
   running: boolean;
   /** The last LOG_LIMIT lines. */
-  log: string[];
+  log: LogLine[];
   /** Lines ever received, so a view can tell which lines are new once old ones were dropped. */
   logCount: number;
 }
 
 export function startApply(steps: Pick<StepInfo, "id">[]): ApplyProgress {
   return { ids: steps.map((s) => s.id), states: steps.map(() => "pending"), finished: 0, running: false, log: [], logCount: 0 };
-}
-
-export interface StepLine {
-  /** 1-based, as printed. */
-  number: number;
-  total: number;
-  title: string;
-  result: "done" | "already_done" | "failed" | null;
-  /** The failure's message, for ": FAILED: …". */
-  detail: string | null;
-}
-
-/** Read "[3/28] Make the brick folder on stor1: done" (or ": already done", ": FAILED: …"). */
-export function parseStepLine(line: string): StepLine | null {
-  const m = /^\[(\d+)\/(\d+)\] (.*)$/s.exec(line);
-  if (!m) return null;
-  const number = Number(m[1]);
-  const total = Number(m[2]);
-  if (number < 1 || number > total) return null;
-  const rest = m[3]!;
-  // FAILED first: its message may itself end in ": done".
-  const failed = rest.indexOf(": FAILED: ");
-  if (failed >= 0) {
-    return { number, total, title: rest.slice(0, failed), result: "failed", detail: rest.slice(failed + ": FAILED: ".length) };
-  }
-  if (rest.endsWith(": already done")) {
-    return { number, total, title: rest.slice(0, -": already done".length), result: "already_done", detail: null };
-  }
-  if (rest.endsWith(": done")) return { number, total, title: rest.slice(0, -": done".length), result: "done", detail: null };
-  return { number, total, title: rest, result: null, detail: null };
-}
-
-/** "Cancelled before step 4 of 28: …" → 4. */
-export function parseCancelLine(line: string): number | null {
-  const m = /^Cancelled before step (\d+) of (\d+)/.exec(line);
-  return m ? Number(m[1]) : null;
 }
 
 /** Make room for `total` steps: a plan that changed since it was shown may have more. */
@@ -91,51 +61,79 @@ function sized(p: ApplyProgress, total: number): ApplyProgress {
   return { ...p, ids, states };
 }
 
-function pushLog(log: string[], line: string): string[] {
-  const next = [...log, line];
-  return next.length > LOG_LIMIT ? next.slice(next.length - LOG_LIMIT) : next;
+function logged(p: ApplyProgress, lines: LogLine[]): ApplyProgress {
+  if (lines.length === 0) return p;
+  const next = [...p.log, ...lines];
+  return { ...p, log: next.length > LOG_LIMIT ? next.slice(next.length - LOG_LIMIT) : next, logCount: p.logCount + lines.length };
 }
+
+/** Set the state of the step an event names, by its position (and its id, when the plan shown
+ *  here did not know it). */
+function withStep(p: ApplyProgress, step: StepRef, state: StepRunState): ApplyProgress {
+  const q = sized(p, step.total);
+  const i = step.number - 1;
+  if (i < 0 || i >= q.states.length) return q;
+  const ids = [...q.ids];
+  const states = [...q.states];
+  ids[i] = step.id;
+  states[i] = state;
+  const finished = states.filter((s) => s === "done" || s === "already_done" || s === "failed").length;
+  return { ...q, ids, states, finished };
+}
+
+export function undoText(u: UndoOutcome): string {
+  switch (u.result) {
+    case "not_needed":
+      return "Nothing was changed, so nothing to undo.";
+    case "done":
+      return "Undone: what the step had changed was taken back.";
+    case "nothing_to_undo":
+      return "Nothing to undo.";
+    case "failed":
+      return `Undoing it failed too: ${u.error}`;
+  }
+}
+
+const at = (s: StepRef) => `[${s.number}/${s.total}] ${s.title}`;
 
 export function foldApply(p: ApplyProgress, e: ProgressEvent): ApplyProgress {
   switch (e.kind) {
-    case "begin": {
+    case "run_started": {
       // A new run (or a resumed one) reports every step again, from the first.
-      const total = e.total ?? p.ids.length;
-      const q = sized(p, total);
-      const states = q.states.map((): StepRunState => "pending");
-      if (states.length > 0) states[0] = "running";
-      return { ...q, states, finished: 0, running: true };
+      const q = sized(p, e.total);
+      const lines = e.resumed_from ? [{ text: `Continuing an earlier run that did not finish (${e.resumed_changed} step(s) done by it).`, bad: false }] : [];
+      return logged({ ...q, states: q.states.map((): StepRunState => "pending"), finished: 0, running: true }, lines);
     }
-    case "update": {
-      const q = sized(p, e.total ?? 0);
-      const states = [...q.states];
-      const done = Math.max(0, Math.min(e.done, states.length));
-      for (let i = 0; i < done; i++) {
-        if (states[i] === "pending" || states[i] === "running") states[i] = "done";
-      }
-      // After a failure the engine stops: nothing after it runs.
-      if (q.running && !states.includes("failed") && done < states.length) states[done] = "running";
-      return { ...q, states, finished: done };
+    case "step_started":
+      return withStep(p, e.step, "running");
+    case "step_done":
+      return logged(withStep(p, e.step, "done"), [{ text: `${at(e.step)}: done`, bad: false }]);
+    case "step_already_done":
+      return logged(withStep(p, e.step, "already_done"), [
+        { text: `${at(e.step)}: already done${e.by_previous_run ? " (by the earlier run)" : ""}`, bad: false },
+      ]);
+    case "step_failed":
+      return logged(withStep(p, e.step, "failed"), [
+        { text: `${at(e.step)}: failed: ${e.message}`, bad: true },
+        ...e.output.map((l) => ({ text: `    | ${l}`, bad: true })),
+      ]);
+    case "step_undone":
+      return logged(p, [{ text: `    ${undoText(e.undo)}`, bad: e.undo.result === "failed" }]);
+    case "cancelled": {
+      const states = p.states.map((s, i): StepRunState => (i >= e.next.number - 1 && s === "running" ? "pending" : s));
+      return logged({ ...p, states }, [{ text: `Cancelled before step ${e.next.number} of ${e.next.total}: ${e.next.title}`, bad: false }]);
     }
-    case "message": {
-      const log = pushLog(p.log, e.line);
-      const logCount = p.logCount + 1;
-      const step = parseStepLine(e.line);
-      if (step && step.result) {
-        const q = sized(p, step.total);
-        const states = [...q.states];
-        states[step.number - 1] = step.result;
-        return { ...q, states, log, logCount };
-      }
-      const cancelled = parseCancelLine(e.line);
-      if (cancelled !== null) {
-        const states = p.states.map((s, i): StepRunState => (i >= cancelled - 1 && s === "running" ? "pending" : s));
-        return { ...p, states, log, logCount };
-      }
-      return { ...p, log, logCount };
-    }
+    case "run_finished":
+      return logged({ ...p, running: false, states: p.states.map((s) => (s === "running" ? "pending" : s)) }, [
+        { text: e.summary, bad: e.outcome === "failed" },
+      ]);
+    case "message":
+      return logged(p, [{ text: e.line, bad: false }]);
+    case "begin":
+    case "update":
     case "finish":
-      return { ...p, running: false, states: p.states.map((s) => (s === "running" ? "pending" : s)) };
+      // The checks before the run send these; the steps' own events say where the run is.
+      return p;
   }
 }
 
@@ -213,6 +211,9 @@ export function foldTask(p: TaskProgress, e: ProgressEvent): TaskProgress {
     case "finish":
       // One command may run several phases; the command's answer ends it, not this.
       return { ...p, done: p.total ?? p.done };
+    default:
+      // Step events belong to a run of the setup's plan, which these commands do not make.
+      return p;
   }
 }
 

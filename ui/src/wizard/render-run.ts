@@ -134,7 +134,7 @@ export function renderApply(ctx: StepCtx): StepView {
     const stick = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 8;
     const fresh = Math.min(p.logCount - logged, p.log.length);
     for (const line of p.log.slice(p.log.length - fresh)) {
-      log.append(el("li", { text: line, cls: / FAILED: /.test(line) ? "bad-text" : undefined }));
+      log.append(el("li", { text: line.text, cls: line.bad ? "bad-text" : undefined }));
     }
     logged = p.logCount;
     while (log.childElementCount > LOG_LIMIT) log.firstElementChild?.remove();

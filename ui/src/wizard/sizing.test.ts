@@ -168,7 +168,7 @@ describe("store", () => {
 
 describe("sizingPicture", () => {
   it("takes the verdicts, problems and notes from the report", () => {
-    const p = sizingPicture(sizing({ ok: false, problems: [{ code: "ram_short", message: "host1 lacks 2 GiB" }], notes: ["n"] }));
+    const p = sizingPicture(sizing({ ok: false, problems: [{ code: "ram_short", message: "host1 lacks 2 GiB", subject: "host1" }], notes: ["n"] }));
     expect(p.ok).toBe(false);
     expect(p.hosts.map((h) => h.host)).toEqual(["host1", "host2"]);
     expect(p.problems).toEqual(["host1 lacks 2 GiB"]);

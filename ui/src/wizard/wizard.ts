@@ -404,18 +404,21 @@ class Wizard {
         ? "Nothing had been changed by this step."
         : f.undo.result === "done"
           ? "Twofold undid what this step had changed."
-          : `Undoing it failed too (${f.undo.error}): ${f.node} may hold part of the change.`;
+          : f.undo.result === "nothing_to_undo"
+            ? "Nothing to undo: this step has nothing to take back."
+            : `Undoing it failed too (${f.undo.error}): ${f.node} may hold part of the change.`;
     this.openDialog({
       code: "step_failed",
       title: `Step ${f.number}${total ? ` of ${total}` : ""} failed: ${f.title}`,
       message: `On ${f.node}, ${phase}: ${f.message}`,
       advice: f.what_to_do || adviceFor("step_failed"),
+      output: f.output,
       extra: [undo, `Error code: ${f.code}`],
       actions: [{ label: "Try again", testid: "error-dialog-action", run: () => this.apply() }],
     });
   }
 
-  private openDialog(d: { code: string; title: string; message: string; advice: string | null; extra?: string[]; actions: DialogAction[] }): void {
+  private openDialog(d: { code: string; title: string; message: string; advice: string | null; output?: string[]; extra?: string[]; actions: DialogAction[] }): void {
     if (!this.dialog.open) {
       const active = document.activeElement;
       this.returnFocus = { el: active, key: active instanceof HTMLElement ? keyOf(active) : null };
@@ -428,6 +431,10 @@ class Wizard {
       el("p", { testid: "error-dialog-message", cls: "dialog-message", text: d.message }),
     );
     if (d.advice) form.append(el("p", { cls: "advice" }, el("strong", { text: "What to do: " }), d.advice));
+    // The last lines the failed command printed, as it printed them.
+    if (d.output?.length) {
+      form.append(el("p", { cls: "muted", text: "What it printed last:" }), el("pre", { cls: "command-output", testid: "error-dialog-output", text: d.output.join("\n") }));
+    }
     for (const x of d.extra ?? []) form.append(el("p", { cls: "muted", text: x }));
     form.append(el("p", { cls: "muted small" }, "Code: ", el("code", { text: d.code, testid: "error-dialog-code" })));
     const bar = el("div", { cls: "actions" }, el("span", { cls: "spacer" }));
