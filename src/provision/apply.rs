@@ -162,15 +162,21 @@ impl ApplyReport {
                 "Done{resumed}: {} step(s) changed, {} already done ({total} in all).",
                 self.changed, self.already_done
             ),
-            (ApplyOutcome::Failed, Some(f)) => format!(
-                "Step {} of {total} failed{resumed}: {}{}: {}; {}. {}",
-                f.number,
-                f.title,
-                on_node(&f.node, &f.title),
-                join_output(&f.message, &f.output),
-                f.undo.text(),
-                f.what_to_do
-            ),
+            (ApplyOutcome::Failed, Some(f)) => {
+                // A step's own command is named by its title: the message then starts with it.
+                let step = if f.message.starts_with(&f.title) {
+                    String::new()
+                } else {
+                    format!("{}{}: ", f.title, on_node(&f.node, &f.title))
+                };
+                format!(
+                    "Step {} of {total} failed{resumed}: {step}{}; {}. {}",
+                    f.number,
+                    join_output(&f.message, &f.output),
+                    f.undo.text(),
+                    f.what_to_do
+                )
+            }
             (ApplyOutcome::Failed, None) => format!("The run failed{resumed}."),
             (ApplyOutcome::Cancelled, _) => format!(
                 "Cancelled{resumed} after {} of {total} steps; nothing is left half-done. Run the setup again to continue.",

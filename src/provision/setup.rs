@@ -641,4 +641,71 @@ address = "10.0.0.22"
         };
         assert!(build_plan(&list(), &bad_key).is_err());
     }
+
+    /// A start step whose command fails: the report names the node once, quotes what the
+    /// command printed on both streams, and does not claim to have undone anything.
+    #[tokio::test]
+    async fn a_failed_shell_step_reports_its_output_and_that_there_was_nothing_to_undo() {
+        use crate::progress::NoProgress;
+        use crate::provision::apply::{apply, ApplyCancel, UndoOutcome};
+        use crate::provision::plan::LocalRunner;
+
+        let dir = tempfile::tempdir().unwrap();
+        let step = |apply_cmd: &str| ShellStep {
+            id: "host2/libvirt".into(),
+            node: "host2".into(),
+            title: "Start libvirt on host2".into(),
+            why: String::new(),
+            changes: Vec::new(),
+            check: "false".into(),
+            apply: apply_cmd.into(),
+            stdin: None,
+            undo: None,
+            broken: "libvirt does not answer".into(),
+        };
+        let ctx = StepCtx::new(LocalRunner::new());
+        let mut plan = Plan::new("start");
+        plan.push(step(
+            "echo starting libvirtd; echo 'cannot bind socket' >&2; exit 1",
+        ))
+        .unwrap();
+        let r = apply(
+            &plan,
+            &ctx,
+            &dir.path().join("db"),
+            &NoProgress,
+            &ApplyCancel::new(),
+        )
+        .await
+        .unwrap();
+        let f = r.failure.clone().unwrap();
+        assert_eq!(f.message, "Start libvirt on host2 failed (exit status 1)");
+        assert_eq!(f.output, ["starting libvirtd", "cannot bind socket"]);
+        assert_eq!(f.undo, UndoOutcome::NothingToUndo);
+        let summary = r.summary();
+        assert_eq!(summary.matches("host2").count(), 1, "{summary}");
+        assert!(
+            summary.starts_with("Step 1 of 1 failed: Start libvirt on host2 failed (exit status 1): starting libvirtd / cannot bind socket; nothing to undo."),
+            "{summary}"
+        );
+
+        // A command that printed nothing says so, instead of ending in an empty reason.
+        let mut plan = Plan::new("silent");
+        plan.push(step("exit 1")).unwrap();
+        let r = apply(
+            &plan,
+            &ctx,
+            &dir.path().join("db"),
+            &NoProgress,
+            &ApplyCancel::new(),
+        )
+        .await
+        .unwrap();
+        let f = r.failure.unwrap();
+        assert_eq!(
+            f.message,
+            "Start libvirt on host2 failed (exit status 1) and printed nothing"
+        );
+        assert!(f.output.is_empty());
+    }
 }
