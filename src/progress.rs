@@ -19,11 +19,19 @@ pub trait Progress: Send + Sync {
     fn message(&self, line: &str);
     /// The current phase ended.
     fn finish(&self);
-    /// A typed event. By default it is shown as its text through [`Progress::message`], so a
-    /// receiver that only shows lines needs nothing more; one that shows data (the app) or
-    /// checks what happened (tests) takes the event itself.
+    /// A typed event. By default bytes moved go to [`Progress::update`] and every other event
+    /// is shown as its text through [`Progress::message`], so a receiver that only draws bars
+    /// and shows lines needs nothing more; one that shows data (the app) or checks what
+    /// happened (tests) takes the event itself.
     fn event(&self, e: &ProgressEvent) {
-        if let Some(line) = e.text() {
+        if let ProgressEvent::Transferred {
+            done_bytes,
+            total_bytes,
+            ..
+        } = e
+        {
+            self.update(*done_bytes, *total_bytes);
+        } else if let Some(line) = e.text() {
             self.message(&line);
         }
     }
@@ -128,6 +136,12 @@ pub enum ProgressEvent {
     Message { line: String },
     /// [`Progress::finish`].
     Finish,
+    /// Bytes moved so far by a transfer (a migration's memory and disk, an upload), and its
+    /// total when known; the current phase (from [`ProgressEvent::Begin`]) says what moves.
+    Transferred {
+        done_bytes: u64,
+        total_bytes: Option<u64>,
+    },
     /// A run of a plan's steps started.
     RunStarted {
         plan: String,
@@ -180,9 +194,10 @@ impl ProgressEvent {
     /// or a spinner.
     pub fn text(&self) -> Option<String> {
         match self {
-            ProgressEvent::Begin { .. } | ProgressEvent::Update { .. } | ProgressEvent::Finish => {
-                None
-            }
+            ProgressEvent::Begin { .. }
+            | ProgressEvent::Update { .. }
+            | ProgressEvent::Transferred { .. }
+            | ProgressEvent::Finish => None,
             ProgressEvent::Message { line } => Some(line.clone()),
             ProgressEvent::RunStarted {
                 resumed_from: Some(_),
@@ -278,6 +293,28 @@ mod tests {
                 "    nothing to undo",
             ]
         );
+    }
+
+    #[test]
+    fn bytes_moved_reach_a_bar_by_default() {
+        #[derive(Default)]
+        struct Bar(Mutex<Vec<(u64, Option<u64>)>>);
+        impl Progress for Bar {
+            fn begin(&self, _phase: &str, _total: Option<u64>) {}
+            fn update(&self, done: u64, total: Option<u64>) {
+                self.0.lock().unwrap().push((done, total));
+            }
+            fn message(&self, line: &str) {
+                panic!("no line expected, got {line}");
+            }
+            fn finish(&self) {}
+        }
+        let bar = Bar::default();
+        bar.event(&ProgressEvent::Transferred {
+            done_bytes: 10,
+            total_bytes: Some(40),
+        });
+        assert_eq!(bar.0.lock().unwrap().as_slice(), [(10, Some(40))]);
     }
 
     #[test]

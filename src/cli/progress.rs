@@ -75,8 +75,16 @@ impl Progress for TermProgress {
         }
     }
 
-    /// A step's start names it on the bar; every other event is printed as its text.
+    /// Bytes moved move the bar; a step's start names it on the bar; every other event is
+    /// printed as its text.
     fn event(&self, e: &ProgressEvent) {
+        if let ProgressEvent::Transferred {
+            done_bytes,
+            total_bytes,
+        } = e
+        {
+            return self.update(*done_bytes, *total_bytes);
+        }
         if self.quiet {
             return;
         }

@@ -18,7 +18,7 @@ use virt_sys as sys;
 
 use super::{domain_info, ffi, HostConn, HostTarget};
 use crate::error::{Error, Result};
-use crate::progress::Progress;
+use crate::progress::{Progress, ProgressEvent};
 
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
@@ -353,7 +353,10 @@ fn poll_job(
                 if let Some(processed) = s.data_processed {
                     let now = (processed, s.data_total);
                     if last != Some(now) {
-                        progress.update(processed, s.data_total);
+                        progress.event(&ProgressEvent::Transferred {
+                            done_bytes: processed,
+                            total_bytes: s.data_total,
+                        });
                         last = Some(now);
                     }
                 }

@@ -13,7 +13,7 @@ use virt::stream::Stream;
 use super::xml_escape;
 use super::HostConn;
 use crate::error::{Error, Result};
-use crate::progress::Progress;
+use crate::progress::{Progress, ProgressEvent};
 
 /// Upload chunk: large enough for throughput over SSH, small enough for smooth progress.
 const CHUNK: usize = 1 << 20;
@@ -164,7 +164,10 @@ impl HostConn {
                 }
             }
             sent += n as u64;
-            progress.update(sent, Some(len));
+            progress.event(&ProgressEvent::Transferred {
+                done_bytes: sent,
+                total_bytes: Some(len),
+            });
         }
         stream.finish().map_err(err)?;
         progress.finish();

@@ -8,7 +8,7 @@ import type { UndoOutcome } from "./UndoOutcome";
  * A typed progress event. Serialized as `{"kind": "step_done", ...}`: the desktop app's window
  * receives exactly this (its TypeScript type is generated from it).
  */
-export type ProgressEvent = { "kind": "begin", phase: string, total: number | null, } | { "kind": "update", done: number, total: number | null, } | { "kind": "message", line: string, } | { "kind": "finish" } | { "kind": "run_started", plan: string, 
+export type ProgressEvent = { "kind": "begin", phase: string, total: number | null, } | { "kind": "update", done: number, total: number | null, } | { "kind": "message", line: string, } | { "kind": "finish" } | { "kind": "transferred", done_bytes: number, total_bytes: number | null, } | { "kind": "run_started", plan: string, 
 /**
  * Steps in the plan.
  */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { liveView, migrationDone, migrationTargets, nodeCard, sparkline, whyNoMigration } from "./live";
+import { liveView, migrationDone, migrationTargets, nodeCard, sparkline, transferLine, whyNoMigration } from "./live";
 import type { MigrationStats, NodeStatus, PlatformStatus } from "./types";
 
 function node(name: string, role: "host" | "storage", state: NodeStatus["state"] = "up"): NodeStatus {
@@ -110,5 +110,13 @@ describe("migration", () => {
     expect(migrationDone(stats)).toBe(
       "web moved from host1 to host2 in 3.2 s, paused 106 ms.",
     );
+  });
+});
+
+describe("transferLine", () => {
+  it("says how far a transfer is, in percent and MiB", () => {
+    expect(transferLine(58 * 1024 * 1024, 128 * 1024 * 1024)).toBe("45% (58 MiB of 128 MiB)");
+    expect(transferLine(10, 0)).toBe("0% (0 MiB of 0 MiB)");
+    expect(transferLine(200, 100)).toBe("100% (0 MiB of 0 MiB)");
   });
 });

@@ -136,3 +136,10 @@ export function migrationDone(m: MigrationStats): string {
   const pause = m.downtime_ms === null ? "" : `, paused ${m.downtime_ms} ms`;
   return `${m.vm} moved from ${m.from} to ${m.to} in ${(m.wall_ms / 1000).toFixed(1)} s${pause}.`;
 }
+
+/** "45% (58 MiB of 128 MiB)": how far a transfer is. */
+export function transferLine(done: number, total: number): string {
+  const mib = (b: number) => `${Math.round(b / (1024 * 1024))} MiB`;
+  const pct = total > 0 ? Math.min(100, Math.round((done / total) * 100)) : 0;
+  return `${pct}% (${mib(done)} of ${mib(total)})`;
+}

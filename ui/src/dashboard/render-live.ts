@@ -7,7 +7,7 @@ import { Channel, invoke } from "@tauri-apps/api/core";
 import { toUiError } from "../errors";
 import type { UiError } from "../types";
 import type { ProgressEvent } from "../wizard/types";
-import { CHART_H, CHART_W, liveView, migrationDone, migrationTargets, whyNoMigration } from "./live";
+import { CHART_H, CHART_W, liveView, migrationDone, migrationTargets, transferLine, whyNoMigration } from "./live";
 import type { History, MigrationStats, PlatformStatus } from "./types";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -149,8 +149,8 @@ async function migrate(vm: string, to: string, redraw: () => void): Promise<void
   redraw();
   const ch = new Channel<ProgressEvent>();
   ch.onmessage = (e) => {
-    if (e.kind === "update" && e.total) {
-      moving.line = `Moving ${vm} to ${to}: ${Math.round((e.done / e.total) * 100)}%`;
+    if (e.kind === "transferred" && e.total_bytes) {
+      moving.line = `Moving ${vm} to ${to}: ${transferLine(e.done_bytes, e.total_bytes)}`;
       redraw();
     } else if (e.kind === "message") {
       moving.line = `Moving ${vm} to ${to}: ${e.line}`;

@@ -131,6 +131,7 @@ export function foldApply(p: ApplyProgress, e: ProgressEvent): ApplyProgress {
       return logged(p, [{ text: e.line, bad: false }]);
     case "begin":
     case "update":
+    case "transferred":
     case "finish":
       // The checks before the run send these; the steps' own events say where the run is.
       return p;
