@@ -1,21 +1,20 @@
 // The Tauri commands the window calls (src-tauri/src/commands.rs, src-tauri/src/smoke.rs).
 
-import { invoke } from "@tauri-apps/api/core";
-
+import { command } from "./command";
 import { settle } from "./errors";
-import type { InventoryEvent, NodeSpec, Outcome, Snapshot, UiError, VmRecord } from "./types";
+import type { NodeSpec, Outcome, Snapshot, UiError } from "./types";
 import { EVENT_LIMIT } from "./view";
 
 /** Only the nodes: at start, an empty inventory means the setup wizard. */
 export function fetchNodes(): Promise<Outcome<NodeSpec[]>> {
-  return settle(() => invoke<NodeSpec[]>("list_nodes"));
+  return settle(() => command("list_nodes"));
 }
 
 export async function fetchSnapshot(): Promise<Snapshot> {
   const [nodes, vms, events] = await Promise.all([
-    settle(() => invoke<NodeSpec[]>("list_nodes")),
-    settle(() => invoke<VmRecord[]>("list_vms")),
-    settle(() => invoke<InventoryEvent[]>("recent_events", { limit: EVENT_LIMIT })),
+    settle(() => command("list_nodes")),
+    settle(() => command("list_vms")),
+    settle(() => command("recent_events", { limit: EVENT_LIMIT })),
   ]);
   return { nodes, vms, events };
 }
@@ -33,12 +32,12 @@ export interface SmokeReport {
 
 export async function smokeEnabled(): Promise<boolean> {
   try {
-    return await invoke<boolean>("smoke_enabled");
+    return await command("smoke_enabled");
   } catch {
     return false; // outside Tauri (vite dev in a browser): no smoke test
   }
 }
 
 export function smokeReport(report: SmokeReport): Promise<void> {
-  return invoke("smoke_report", { report });
+  return command("smoke_report", { report }).then(() => undefined);
 }

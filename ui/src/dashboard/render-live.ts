@@ -2,13 +2,15 @@
 // card per node with meters and CPU/memory charts, the four rules, and each VM's migrate action
 // with its progress. Text goes in through textContent only.
 
-import { Channel, invoke } from "@tauri-apps/api/core";
+import { Channel } from "@tauri-apps/api/core";
+
+import { command } from "../command";
 
 import { toUiError } from "../errors";
 import type { UiError } from "../types";
 import type { ProgressEvent } from "../wizard/types";
 import { CHART_H, CHART_W, liveView, migrationDone, migrationTargets, transferLine, whyNoMigration } from "./live";
-import type { History, MigrationStats, PlatformStatus } from "./types";
+import type { History, PlatformStatus } from "./types";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -33,8 +35,8 @@ function chart(points: string, label: string, cls: string): SVGSVGElement {
 
 export async function fetchLive(): Promise<{ status: PlatformStatus | null; history: History }> {
   const [status, history] = await Promise.all([
-    invoke<PlatformStatus | null>("platform_status"),
-    invoke<History>("status_history"),
+    command("platform_status"),
+    command("status_history"),
   ]);
   return { status, history };
 }
@@ -158,7 +160,7 @@ async function migrate(vm: string, to: string, redraw: () => void): Promise<void
     }
   };
   try {
-    const stats = await invoke<MigrationStats>("vm_migrate", { vm, to, onProgress: ch });
+    const stats = await command("vm_migrate", { vm, to, onProgress: ch });
     moving.done = migrationDone(stats);
   } catch (err) {
     moving.error = toUiError(err);

@@ -2,8 +2,9 @@
 // UiError ({code, message}), whatever Tauri itself rejected with, so the wizard only ever
 // branches on codes. Behind an interface so the wizard can be driven without Tauri.
 
-import { Channel, invoke } from "@tauri-apps/api/core";
+import { Channel } from "@tauri-apps/api/core";
 
+import { command, type AnswerOf, type ArgsOf, type CommandName } from "../command";
 import { toUiError } from "../errors";
 import type {
   ApplyReport,
@@ -35,9 +36,9 @@ export interface WizardApi {
   labTry(onProgress: OnProgress): Promise<LabMachines>;
 }
 
-async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+async function call<K extends CommandName>(cmd: K, ...args: {} extends ArgsOf<K> ? [ArgsOf<K>?] : [ArgsOf<K>]): Promise<AnswerOf<K>> {
   try {
-    return await invoke<T>(cmd, args);
+    return await command(cmd, ...args);
   } catch (err) {
     throw toUiError(err);
   }
@@ -55,15 +56,16 @@ function withoutSecrets(state: WizardSaved): WizardSaved {
 }
 
 export const tauriApi: WizardApi = {
-  load: () => call<WizardSaved | null>("wizard_load"),
-  save: (state) => call<void>("wizard_save", { state: withoutSecrets(state) }),
-  clear: () => call<void>("wizard_clear"),
-  scanHostKeys: (machines) => call<HostKeySeen[]>("scan_host_keys", { machines }),
-  preflight: (request, onProgress) => call<PreflightView>("setup_preflight", { request, onProgress: channel(onProgress) }),
-  plan: (request) => call<PlanView>("setup_plan", { request }),
-  apply: (request, onProgress) => call<ApplyReport>("setup_apply", { request, onProgress: channel(onProgress) }),
-  cancel: () => call<void>("setup_cancel"),
-  verify: (request) => call<VerifyReport>("setup_verify", { request }),
-  scorecard: () => call<Rule[]>("scorecard"),
-  labTry: (onProgress) => call<LabMachines>("lab_try", { onProgress: channel(onProgress) }),
+  // The saved state is the window's own (the app stores it without reading it).
+  load: async () => (await call("wizard_load")) as WizardSaved | null,
+  save: async (state) => void (await call("wizard_save", { state: withoutSecrets(state) })),
+  clear: async () => void (await call("wizard_clear")),
+  scanHostKeys: (machines) => call("scan_host_keys", { machines }),
+  preflight: (request, onProgress) => call("setup_preflight", { request, onProgress: channel(onProgress) }),
+  plan: (request) => call("setup_plan", { request }),
+  apply: (request, onProgress) => call("setup_apply", { request, onProgress: channel(onProgress) }),
+  cancel: async () => void (await call("setup_cancel")),
+  verify: (request) => call("setup_verify", { request }),
+  scorecard: () => call("scorecard"),
+  labTry: (onProgress) => call("lab_try", { onProgress: channel(onProgress) }),
 };
