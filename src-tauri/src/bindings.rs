@@ -103,6 +103,21 @@ mod tests {
         }};
     }
 
+    /// The commands `main.rs` hands to Tauri (`generate_handler![...]`), by name, in order.
+    fn registered() -> Vec<String> {
+        let main = include_str!("main.rs");
+        let start = main
+            .find("generate_handler![")
+            .expect("main.rs registers its commands with generate_handler!");
+        let list = &main[start + "generate_handler![".len()..];
+        let list = &list[..list.find(']').expect("the handler list ends")];
+        list.split(',')
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+            .map(|p| p.rsplit("::").next().unwrap().to_string())
+            .collect()
+    }
+
     /// `Commands.ts`: every command the window may call, with its arguments and its answer.
     fn commands_ts(known: &[String]) -> String {
         let cfg = Config::new().with_large_int("number");
@@ -127,6 +142,11 @@ mod tests {
             command!(cfg, answer_sync, crate::smoke::smoke_enabled, [(state crate::smoke::Smoke)]),
             command!(cfg, answer_sync, crate::smoke::smoke_report, [(app), (state crate::smoke::Smoke), (report: crate::smoke::SmokeReport)]),
         ];
+        assert_eq!(
+            commands.iter().map(|c| c.0.clone()).collect::<Vec<_>>(),
+            registered(),
+            "the commands listed here differ from the ones main.rs registers: list every registered command here, in the same order"
+        );
         let mut body = String::from("export type Commands = {\n");
         for (name, args, answer) in &commands {
             let args = if args.is_empty() {
