@@ -2,6 +2,7 @@
 import type { Role } from "./Role";
 
 /**
- * One machine as the wizard's form holds it.
+ * One machine as the wizard's form holds it. The password is a [`Secret`]: it prints as `***`
+ * and its memory is wiped when the request is dropped.
  */
 export type MachineInput = { name: string, role: Role, address: string, ssh_port: number, user: string, password?: string, key?: string, host_key?: string, };
