@@ -27,7 +27,7 @@ use twofold::provision::{PreflightOptions, Setup, SetupRequest};
 const FILE_MIB: u64 = 256;
 const SINGLE: &str = "/var/lib/twofold/bench-single";
 const LOCAL: &str = "/var/lib/twofold/bench-local";
-const STORE: &str = twofold::provision::setup::STORE;
+const STORE: &str = twofold::storage::layout::STORE;
 
 fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();

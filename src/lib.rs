@@ -14,8 +14,10 @@ pub mod notify;
 pub mod platform;
 pub mod progress;
 pub mod provision;
+pub mod rules;
 pub mod shell;
 pub mod status;
+pub mod storage;
 pub mod vm;
 
 pub use error::{Error, Result};

@@ -1,23 +1,20 @@
-//! The app's watch over the platform: a task that asks the engine's [`Monitor`] for the
-//! platform's state every few seconds, and hands each look to the tray (icon, tooltip, menu), the
-//! windows (a `status` event) and, when a node goes down or comes back, to the inventory's
-//! timeline and a desktop notification. The look itself is the engine's; this module only routes
-//! it.
+//! The app's window onto the engine's watch ([`twofold::status::watch`]): the engine looks at
+//! the platform every few seconds, records what changed in the timeline and sends desktop
+//! notifications; this module only routes each look to the tray (icon, tooltip, menu) and the
+//! windows (a `status` event), and keeps the recent points of the dashboard's charts.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, State};
-use twofold::inventory::{default_path, Inventory};
+use twofold::inventory::default_path;
 use twofold::provision::connect;
+use twofold::status::watch::{interval_from_env, DesktopNotifier, Watch as EngineWatch};
 use twofold::status::{self, Monitor, PlatformStatus};
 
 use crate::error::UiError;
 
-/// How often the platform is looked at (`TWOFOLD_STATUS_INTERVAL_MS` overrides, 500 ms at least).
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 /// Points kept per node for the dashboard's charts: ten minutes at the default interval.
 const HISTORY: usize = 120;
 
@@ -82,13 +79,6 @@ pub async fn status_history(
         .collect())
 }
 
-fn interval() -> Duration {
-    std::env::var("TWOFOLD_STATUS_INTERVAL_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .map_or(DEFAULT_INTERVAL, |ms| Duration::from_millis(ms.max(500)))
-}
-
 /// Start watching, for as long as the app runs.
 pub fn start(app: &AppHandle) {
     let watch = Arc::new(Watch::default());
@@ -96,48 +86,30 @@ pub fn start(app: &AppHandle) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let db = default_path();
-        let key_dir = connect::key_dir(&db);
-        let monitor = Monitor::new(&key_dir.join("twofold_ed25519"));
-        let mut previous: Option<PlatformStatus> = None;
-        let mut notify_broken = false;
-        loop {
-            match monitor.poll(&db).await {
-                Ok(now) => {
-                    let changes = status::transitions(previous.as_ref(), &now);
-                    if !changes.is_empty() {
-                        let db = db.clone();
-                        let recorded = changes.clone();
-                        let _ = tauri::async_runtime::spawn_blocking(move || {
-                            Inventory::open(&db)
-                                .and_then(|inv| status::record_transitions(&inv, &recorded))
-                        })
-                        .await;
+        let monitor = Monitor::new(&connect::key_dir(&db).join("twofold_ed25519"));
+        let notifier = DesktopNotifier {
+            app_name: "Twofold".into(),
+        };
+        EngineWatch::new(monitor, db, Some(Box::new(notifier)))
+            .run(
+                interval_from_env(),
+                std::future::pending(),
+                |look| match look {
+                    Ok(look) => {
+                        watch.record(&look.status);
+                        crate::tray::show(&app, &look.status);
+                        let _ = app.emit("status", &look.status);
                     }
-                    for t in &changes {
-                        let urgency = twofold::notify::Urgency::of(t);
-                        if let Err(e) =
-                            twofold::notify::desktop("Twofold", &t.title, &t.body, urgency)
-                        {
-                            // Said once: a desktop without a notification server stays so.
-                            if !notify_broken {
-                                eprintln!("twofold-desktop: {e}");
-                                notify_broken = true;
-                            }
-                        } else {
-                            notify_broken = false;
-                        }
-                    }
-                    watch.record(&now);
-                    crate::tray::show(&app, &now);
-                    let _ = app.emit("status", &now);
-                    previous = Some(now);
-                }
-                Err(e) => {
                     // The inventory itself could not be read: say so in the tray, keep trying.
-                    crate::tray::show_error(&app, &UiError::from(e));
-                }
-            }
-            tokio::time::sleep(interval()).await;
-        }
+                    Err(e) => crate::tray::show_error(
+                        &app,
+                        &UiError {
+                            code: e.code().into(),
+                            message: e.to_string(),
+                        },
+                    ),
+                },
+            )
+            .await;
     });
 }

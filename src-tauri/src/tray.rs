@@ -7,7 +7,7 @@ use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{App, AppHandle, Manager, Wry};
-use twofold::provision::wizard::RuleState;
+use twofold::rules::RuleState;
 use twofold::status::{Health, NodeState, PlatformStatus};
 
 use crate::error::UiError;
@@ -36,7 +36,7 @@ pub fn show(app: &AppHandle, s: &PlatformStatus) {
     let Some(tray) = app.tray_by_id(TRAY_ID) else {
         return;
     };
-    let _ = tray.set_tooltip(Some(format!("Twofold: {}. {}", label(s.health), s.summary)));
+    let _ = tray.set_tooltip(Some(format!("Twofold: {}. {}", s.headline, s.summary)));
     if let Some(icon) = badged(app, Some(s.health)) {
         let _ = tray.set_icon(Some(icon));
     }
@@ -55,22 +55,13 @@ pub fn show_error(app: &AppHandle, e: &UiError) {
     }
 }
 
-pub fn label(h: Health) -> &'static str {
-    match h {
-        Health::Unconfigured => "not set up yet",
-        Health::Healthy => "healthy",
-        Health::Degraded => "degraded",
-        Health::Down => "down",
-    }
-}
-
 /// The menu's lines, for a look at the platform (or none yet). Kept apart from the menu itself
 /// so that what the tray says can be read without a tray host.
 pub fn menu_lines(s: Option<&PlatformStatus>) -> Vec<String> {
     let Some(s) = s else {
         return vec!["Twofold: looking at the platform…".into()];
     };
-    let mut lines = vec![format!("Twofold: {}", label(s.health))];
+    let mut lines = vec![format!("Twofold: {}", s.headline)];
     for n in &s.nodes {
         let mark = match n.state {
             NodeState::Up => "●",
@@ -206,9 +197,9 @@ mod tests {
     #[test]
     fn the_menu_names_the_state_and_every_rule() {
         assert_eq!(menu_lines(None).len(), 1);
-        let s = assemble(1, Vec::new(), Vec::new(), &[]);
+        let s = assemble(1, Vec::new(), Vec::new(), &[], None);
         let lines = menu_lines(Some(&s));
-        assert_eq!(lines[0], "Twofold: down");
+        assert_eq!(lines[0], "Twofold: Down");
         assert!(
             lines.iter().any(|l| l.contains("Copies offsite")),
             "{lines:?}"

@@ -17,7 +17,7 @@ use twofold::provision::apply::{ApplyCancel, ApplyReport, VerifyReport};
 use twofold::provision::connect::{self, Credentials};
 use twofold::provision::plan::StepInfo;
 use twofold::provision::sizing::{SizingReport, VmSpec};
-use twofold::provision::wizard::{self, Rule};
+use twofold::provision::wizard::{self, Scorecard};
 use twofold::provision::{CheckResult, PreflightOptions, Setup, SetupRequest};
 
 use crate::error::UiError;
@@ -318,7 +318,7 @@ pub async fn setup_verify(
 }
 
 #[tauri::command]
-pub async fn scorecard(runs: State<'_, WizardRuns>) -> Result<Vec<Rule>, UiError> {
+pub async fn scorecard(runs: State<'_, WizardRuns>) -> Result<Scorecard, UiError> {
     let sizing = lock(&runs.sizing).clone();
     let verify = lock(&runs.verify).clone();
     tauri::async_runtime::spawn_blocking(move || {

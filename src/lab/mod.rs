@@ -42,8 +42,7 @@ pub const PREFIX_LEN: u8 = 24;
 /// The console server that collects lab guests' serial output listens here (on the bridge).
 pub const CONSOLE_PORT: u16 = 7070;
 /// The replicated VM store: GlusterFS volume name and where hosts mount it.
-pub const VOLUME: &str = "vmstore";
-pub const STORE_MOUNT: &str = "/var/lib/twofold/store";
+pub use crate::storage::layout::{STORE as STORE_MOUNT, VOLUME};
 /// The demo guest the lab boots.
 pub const DEMO_VM: &str = "demo";
 

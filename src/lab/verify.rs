@@ -124,7 +124,7 @@ pub fn check_guest(lab: &Lab, vm: &str, last_secs: u64) -> Result<GuestCheck> {
 fn disk_snapshot(lab: &Lab, vm: &str) -> Result<std::path::PathBuf> {
     // VMs made with `twofold vm create` have their disk in the storage pool's directory; the
     // demo guest has it at the top of the store.
-    let pooled = format!("{}/{vm}.qcow2", crate::provision::setup::IMAGES);
+    let pooled = format!("{}/{vm}.qcow2", crate::storage::layout::IMAGES);
     let image = if lab.exec_output("host1", &["test", "-e", &pooled]).is_ok()
         || lab.exec_output("host2", &["test", "-e", &pooled]).is_ok()
     {

@@ -26,8 +26,23 @@ pub(crate) struct TestSshd {
     log: PathBuf,
 }
 
+/// Sessions of an isolated server run in a network namespace of their own with nothing
+/// listening and an empty `/run`: what the tests check about a node's daemons (ports, sockets)
+/// then never depends on what else runs on this machine.
+const ISOLATED: &str = "ForceCommand exec unshare --net --mount --propagation private sh -c 'mount -t tmpfs twofold-test /run && exec sh -c \"$SSH_ORIGINAL_COMMAND\"'\n";
+
 impl TestSshd {
     pub fn start() -> TestSshd {
+        Self::start_with("")
+    }
+
+    /// A server whose sessions see no daemon of this machine (see [`ISOLATED`]); needs root, as
+    /// the status tests that use it do.
+    pub fn start_isolated() -> TestSshd {
+        Self::start_with(ISOLATED)
+    }
+
+    fn start_with(extra_config: &str) -> TestSshd {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: apt-get install openssh-server"
@@ -69,7 +84,7 @@ impl TestSshd {
                      UsePAM no\nStrictModes no\nUseDNS no\nPermitRootLogin prohibit-password\n\
                      PubkeyAuthentication yes\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n\
                      AuthorizedKeysFile {d}/authorized_keys {home}/.ssh/authorized_keys\n\
-                     SetEnv HOME={home}\nLogLevel VERBOSE\n",
+                     SetEnv HOME={home}\nLogLevel VERBOSE\n{extra_config}",
                     d = d.display(),
                     home = home.display()
                 ),

@@ -10,18 +10,7 @@ use super::plan::{Plan, StepAction, StepCtx, Undone, Verdict};
 use crate::error::{Error, Result};
 use crate::nodes::{NodeList, NodeSpec, Role};
 use crate::shell::shell_quote;
-
-/// The replicated volume, its bricks and where hosts mount it.
-pub const VOLUME: &str = "vmstore";
-pub const BRICK: &str = "/srv/twofold/bricks/vmstore";
-/// The arbiter brick on the first host: file names and metadata only, no data.
-pub const ARBITER_BRICK: &str = "/srv/twofold/arbiter/vmstore";
-pub const STORE: &str = "/var/lib/twofold/store";
-/// virtlockd's indirect leases live on the shared store, so both hosts see the same leases.
-pub const LEASES: &str = "/var/lib/twofold/store/.leases";
-/// VM disks and install media: a libvirt storage pool of this name on each host, over the store.
-pub const POOL: &str = "twofold";
-pub const IMAGES: &str = "/var/lib/twofold/store/images";
+use crate::storage::layout::{ARBITER_BRICK, BRICK, IMAGES, LEASES, POOL, STORE, VOLUME};
 
 /// Volume options for VM images: QEMU (libvirt-qemu) owns its images, no client-side caching (a
 /// destination host must never read a block it cached before a migration), O_DIRECT reaches the
@@ -40,7 +29,7 @@ const VOLUME_OPTIONS: &[(&str, &str)] = &[
     // both write, so the copies cannot diverge.
     ("cluster.quorum-type", "auto"),
     // How long clients wait for a brick that vanished without closing its connections (a power
-    // cut) before going on without it; GlusterFS's own VM profile uses the same value.
+    // cut) before going on without it: `PING_TIMEOUT_S`, which the status quotes.
     ("network.ping-timeout", "20"),
 ];
 
@@ -594,6 +583,16 @@ address = "10.0.0.22"
         SetupInput {
             twofold_public_key: "ssh-ed25519 AAAAtwofold twofold@admin".into(),
         }
+    }
+
+    #[test]
+    fn the_volume_gets_the_ping_timeout_the_status_counts_on() {
+        use crate::storage::layout::PING_TIMEOUT_S;
+        let set = VOLUME_OPTIONS
+            .iter()
+            .find(|(k, _)| *k == "network.ping-timeout")
+            .map(|(_, v)| *v);
+        assert_eq!(set, Some(PING_TIMEOUT_S.to_string().as_str()));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use super::sizing::SizingReport;
 use crate::error::{Error, IoContext, Result};
 use crate::inventory::Inventory;
 use crate::nodes::Role;
+use crate::rules::{four_rules, protection_sentence, running_headline, Rule, RuleState};
 
 /// Where the wizard's progress is kept: beside the inventory.
 pub fn state_path(inventory: &Path) -> PathBuf {
@@ -76,25 +77,15 @@ fn strip_secrets(v: &mut serde_json::Value) {
     }
 }
 
-/// How one of the four rules of a safe small-business platform stands.
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuleState {
-    Ok,
-    Warn,
-    Missing,
-}
-
+/// The four rules as the wizard's last pages show them, with the engine's own words about them.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Rule {
-    /// `n_plus_one`, `replicated_storage`, `backups`, `offsite`.
-    pub id: &'static str,
-    pub title: &'static str,
-    pub state: RuleState,
-    /// One plain sentence.
-    pub detail: String,
+pub struct Scorecard {
+    /// "Healthy" only when every rule holds, else "Running, not yet protected".
+    pub headline: String,
+    /// One plain sentence: what is still missing, or that every rule holds.
+    pub summary: String,
+    pub rules: Vec<Rule>,
 }
 
 /// The four rules, from the inventory and what the setup last measured (`sizing`) and checked
@@ -103,7 +94,7 @@ pub fn scorecard(
     inv: &Inventory,
     sizing: Option<&SizingReport>,
     verify: Option<&VerifyReport>,
-) -> Result<Vec<Rule>> {
+) -> Result<Scorecard> {
     let nodes = inv.nodes()?;
     let hosts = nodes.iter().filter(|n| n.role == Role::Host).count();
     let stors = nodes.iter().filter(|n| n.role == Role::Storage).count();
@@ -134,12 +125,7 @@ pub fn scorecard(
             format!("Two hosts; whether each alone can carry the critical VMs was not checked in this session ({protected} VM(s) protected)."),
         ),
     };
-    let store_ok = verify.map(|v| {
-        v.steps
-            .iter()
-            .filter(|s| s.id.contains("volume") || s.id.contains("store-mount"))
-            .all(|s| s.passed)
-    });
+    let store_ok = verify.map(store_checks_passed);
     let storage = match (stors, store_ok) {
         (s, _) if s < 2 => (
             RuleState::Missing,
@@ -158,40 +144,27 @@ pub fn scorecard(
             "Two storage nodes are set up; the store was not checked in this session.".to_string(),
         ),
     };
-    Ok(four_rules(n_plus_one, storage))
+    let rules = four_rules(n_plus_one, storage);
+    let summary = protection_sentence(&rules).unwrap_or_else(|| {
+        "Every rule holds: the platform survives a host or a storage node failing, and its backups are kept here and offsite.".to_string()
+    });
+    Ok(Scorecard {
+        headline: running_headline(&rules).to_string(),
+        summary,
+        rules,
+    })
 }
 
-/// The four rules, from how the first two stand (the last two wait for backups and offsite).
-/// The wizard's scorecard and the live status both say them through this one place.
-pub fn four_rules(n_plus_one: (RuleState, String), storage: (RuleState, String)) -> Vec<Rule> {
-    vec![
-        Rule {
-            id: "n_plus_one",
-            title: "Two hosts, each able to carry the critical VMs alone",
-            state: n_plus_one.0,
-            detail: n_plus_one.1,
-        },
-        Rule {
-            id: "replicated_storage",
-            title: "Shared storage on two nodes that copy each other",
-            state: storage.0,
-            detail: storage.1,
-        },
-        Rule {
-            id: "backups",
-            title: "Image and file backups on a schedule",
-            state: RuleState::Missing,
-            detail: "No backup schedule yet: Twofold's backups are not set up on this platform."
-                .into(),
-        },
-        Rule {
-            id: "offsite",
-            title: "Copies offsite",
-            state: RuleState::Missing,
-            detail: "No offsite copy yet: backups must exist before they can be copied offsite."
-                .into(),
-        },
-    ]
+/// Whether the verification checked the replicated store and every such check passed. A
+/// verification that has no store check at all says nothing about the store: that is a failure,
+/// not a pass.
+fn store_checks_passed(v: &VerifyReport) -> bool {
+    let mut store = v
+        .steps
+        .iter()
+        .filter(|s| s.id.contains("volume") || s.id.contains("store-mount"))
+        .peekable();
+    store.peek().is_some() && store.all(|s| s.passed)
 }
 
 #[cfg(test)]
@@ -238,7 +211,10 @@ mod tests {
     #[test]
     fn scorecard_of_an_empty_platform_names_what_is_missing() {
         let inv = Inventory::open_in_memory().unwrap();
-        let rules = scorecard(&inv, None, None).unwrap();
+        let card = scorecard(&inv, None, None).unwrap();
+        assert_eq!(card.headline, "Running, not yet protected");
+        assert!(card.summary.contains("no backups"), "{}", card.summary);
+        let rules = card.rules;
         let ids: Vec<&str> = rules.iter().map(|r| r.id).collect();
         assert_eq!(
             ids,
@@ -246,5 +222,36 @@ mod tests {
         );
         assert!(rules.iter().all(|r| r.state == RuleState::Missing));
         assert!(rules[0].detail.contains("0 virtualization host(s)"));
+    }
+
+    #[test]
+    fn a_verification_without_a_store_check_does_not_pass_the_store() {
+        use super::super::apply::StepVerdict;
+        let verdict = |id: &str, passed: bool| StepVerdict {
+            id: id.into(),
+            node: "stor1".into(),
+            title: id.into(),
+            passed,
+            reason: None,
+        };
+        let report = |steps: Vec<StepVerdict>| VerifyReport {
+            plan: "setup".into(),
+            passed: steps.iter().filter(|s| s.passed).count(),
+            failed: steps.iter().filter(|s| !s.passed).count(),
+            steps,
+        };
+        assert!(!store_checks_passed(&report(Vec::new())));
+        assert!(!store_checks_passed(&report(vec![verdict(
+            "stor1/hosts-file",
+            true
+        )])));
+        assert!(store_checks_passed(&report(vec![
+            verdict("stor1/volume", true),
+            verdict("host1/store-mount", true),
+        ])));
+        assert!(!store_checks_passed(&report(vec![
+            verdict("stor1/volume", true),
+            verdict("host1/store-mount", false),
+        ])));
     }
 }

@@ -5,9 +5,14 @@
 //!
 //! [`Monitor::poll`] keeps one SSH session per node open between polls (a poll every few
 //! seconds must not pay a key exchange per node each time) and opens it again after a failure.
-//! Every remote step is bounded by a timeout, so a dead node costs one timeout, not a hang.
+//! Every remote step is bounded by its own timeout, well inside the node's: a node is down only
+//! when it does not answer itself; a slow daemon or a store that waits for a storage node is a
+//! finding about what is slow, never a reason to call the node down (the HA agent acts on this
+//! status, and a false "down" would fence a healthy host). [`watch`] runs the looks in a loop
+//! and tells what changed.
 
 mod probe;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,13 +26,24 @@ use crate::inventory::{now_ms, Inventory, Severity};
 use crate::node::Session;
 use crate::nodes::{NodeSpec, Role};
 use crate::provision::sizing::{self, HostSpec, SizingInput, VmSpec};
-use crate::provision::wizard::{four_rules, Rule, RuleState};
+use crate::rules::{four_rules, protection_sentence, running_headline, Rule, RuleState};
+use crate::storage::layout::PING_TIMEOUT_S;
+use crate::storage::volume::{self, VolumeFinding, VolumeLook};
 use crate::vm::{VmList, VmView};
 
-pub use probe::{parse_probe, probe_command, Sample};
+pub use probe::{parse_probe, probe_command, slow_checks, Check, Judged, Sample, CHECK_LIMIT_S};
 
-/// How long one node may take to answer its probe (connect included).
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long logging in to a node may take (a session is kept between looks, so this is paid
+/// only after a failure).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
+/// How long one command of a probe may take to come back, its time limit on the node included:
+/// the limit, the kill a second later, and a second for the round trip.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(CHECK_LIMIT_S as u64 + 2);
+/// How long one node may take to answer its probe in all (connect included): a last bound that
+/// the parts' own limits stay inside.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one GlusterFS command of the volume look may take to come back.
+const VOLUME_COMMAND_TIMEOUT: Duration = Duration::from_secs(volume::COMMAND_LIMIT_S as u64 + 2);
 
 /// One node as last seen.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -107,6 +123,9 @@ pub struct NodeStatus {
     pub usage: Option<Usage>,
     /// How long the probe took, round trip, in milliseconds.
     pub probe_ms: u64,
+    /// A host whose store is mounted but waits for a storage node: for how many seconds.
+    #[serde(default)]
+    pub store_waiting_s: Option<u64>,
 }
 
 /// Everything one look at the platform found.
@@ -115,7 +134,10 @@ pub struct NodeStatus {
 pub struct PlatformStatus {
     pub checked_at: i64,
     pub health: Health,
-    /// One plain sentence about `health`.
+    /// A few words for the title: "Healthy" only when every node works and every rule holds
+    /// ("Running, not yet protected" while backups are missing).
+    pub headline: String,
+    /// Plain sentences about `health` and what is still missing.
     pub summary: String,
     pub nodes: Vec<NodeStatus>,
     pub vms: Vec<VmView>,
@@ -133,12 +155,26 @@ pub struct Transition {
     pub body: String,
 }
 
-/// Watches one platform: holds its SSH sessions and the previous probe of every node.
+/// One session slot per node: connecting to a node that does not answer never holds up
+/// another node's probe.
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<Session>>>>;
+
+/// Watches one platform: holds its SSH sessions, the previous probe of every node and since when
+/// each host's store has been waiting.
 pub struct Monitor {
     key: PathBuf,
-    sessions: tokio::sync::Mutex<BTreeMap<String, Arc<Session>>>,
+    sessions: std::sync::Mutex<BTreeMap<String, Slot>>,
     previous: std::sync::Mutex<BTreeMap<String, Sample>>,
+    waiting_since: std::sync::Mutex<BTreeMap<String, std::time::Instant>>,
 }
+
+/// A node's probe before it is judged.
+struct Raw {
+    outcome: Result<Sample>,
+    probe_ms: u64,
+}
+
+type Answer = std::result::Result<crate::node::CommandOutput, Option<String>>;
 
 impl Monitor {
     /// A monitor that logs in with Twofold's private key `key` (see
@@ -146,13 +182,14 @@ impl Monitor {
     pub fn new(key: &Path) -> Monitor {
         Monitor {
             key: key.to_path_buf(),
-            sessions: tokio::sync::Mutex::new(BTreeMap::new()),
+            sessions: std::sync::Mutex::new(BTreeMap::new()),
             previous: std::sync::Mutex::new(BTreeMap::new()),
+            waiting_since: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
 
-    /// Look at every node of the inventory at `db` at once, and at the VMs of every host. The
-    /// inventory's VM records are brought up to date; nothing else changes.
+    /// Look at every node of the inventory at `db` at once, at the store's volume and at the VMs
+    /// of every host. The inventory's VM records are brought up to date; nothing else changes.
     pub async fn poll(&self, db: &Path) -> Result<PlatformStatus> {
         let db_owned = db.to_path_buf();
         let (nodes, protected) = crate::blocking::run("looking at the platform", move || {
@@ -163,8 +200,19 @@ impl Monitor {
         if nodes.is_empty() {
             return Ok(unconfigured());
         }
-        let probes = nodes.iter().map(|n| self.probe_node(n));
-        let statuses = futures::future::join_all(probes).await;
+        let probes = futures::future::join_all(nodes.iter().map(|n| self.probe_node(n)));
+        let look = self.look_at_volume(&nodes);
+        let (raws, look) = tokio::join!(probes, look);
+        let finding = look.as_ref().map(volume::judge);
+        let ping_timeout_s = finding
+            .as_ref()
+            .and_then(|f| f.ping_timeout_s)
+            .unwrap_or(PING_TIMEOUT_S);
+        let statuses: Vec<NodeStatus> = nodes
+            .iter()
+            .zip(raws)
+            .map(|(n, raw)| self.judge_node(n, raw, finding.as_ref(), ping_timeout_s))
+            .collect();
         let db_owned = db.to_path_buf();
         let vm_list = crate::blocking::run("looking at the platform", move || {
             let inv = Inventory::open(&db_owned)?;
@@ -187,10 +235,16 @@ impl Monitor {
                 critical: true,
             })
             .collect();
-        Ok(assemble(now_ms(), statuses, vm_list.vms, &critical))
+        Ok(assemble(
+            now_ms(),
+            statuses,
+            vm_list.vms,
+            &critical,
+            finding.as_ref(),
+        ))
     }
 
-    async fn probe_node(&self, n: &NodeSpec) -> NodeStatus {
+    async fn probe_node(&self, n: &NodeSpec) -> Raw {
         let started = std::time::Instant::now();
         let outcome = tokio::time::timeout(PROBE_TIMEOUT, self.sample(n)).await;
         let probe_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -204,25 +258,51 @@ impl Monitor {
                 ),
             }),
         };
-        match outcome {
-            Ok(sample) => {
+        if outcome.is_err() {
+            // The session may be dead: open a new one next time.
+            self.forget(&n.name).await;
+        }
+        Raw { outcome, probe_ms }
+    }
+
+    fn judge_node(
+        &self,
+        n: &NodeSpec,
+        raw: Raw,
+        finding: Option<&VolumeFinding>,
+        ping_timeout_s: u32,
+    ) -> NodeStatus {
+        match raw.outcome {
+            Ok(mut sample) => {
+                // A storage node's brick, as the volume itself reports it (when it was read).
+                if n.role == Role::Storage {
+                    if let Some(f) = finding.filter(|f| f.state != RuleState::Missing) {
+                        let offline = f.offline.iter().any(|o| o == &n.name);
+                        if f.heal_left.is_some() || offline {
+                            let c = if offline { Check::Failed } else { Check::Ok };
+                            sample.checks.push(("brick".into(), c));
+                        }
+                    }
+                }
+                let waited = self.store_wait(n, &sample);
+                let too_long = waited.filter(|w| *w > store_wait_limit_s(ping_timeout_s));
                 let prev = lock(&self.previous).insert(n.name.clone(), sample.clone());
-                let (state, detail) = sample.judge(n.role);
+                let judged = sample.judge(n.role, too_long);
                 NodeStatus {
                     name: n.name.clone(),
                     role: n.role,
                     address: n.address.clone(),
-                    state,
-                    detail,
+                    state: judged.state,
+                    detail: judged.detail,
                     code: None,
                     usage: Some(sample.usage(prev.as_ref())),
-                    probe_ms,
+                    probe_ms: raw.probe_ms,
+                    store_waiting_s: waited,
                 }
             }
             Err(e) => {
-                // The session may be dead: open a new one next time.
-                self.sessions.lock().await.remove(&n.name);
                 lock(&self.previous).remove(&n.name);
+                lock(&self.waiting_since).remove(&n.name);
                 NodeStatus {
                     name: n.name.clone(),
                     role: n.role,
@@ -231,27 +311,123 @@ impl Monitor {
                     detail: e.to_string(),
                     code: Some(e.code().to_string()),
                     usage: None,
-                    probe_ms,
+                    probe_ms: raw.probe_ms,
+                    store_waiting_s: None,
                 }
             }
         }
     }
 
+    /// Since how many seconds this host's store has been waiting (`None`: it answers).
+    fn store_wait(&self, n: &NodeSpec, sample: &Sample) -> Option<u64> {
+        let waiting = sample.judge(n.role, None).store_waiting;
+        let mut since = lock(&self.waiting_since);
+        if !waiting {
+            since.remove(&n.name);
+            return None;
+        }
+        let start = *since
+            .entry(n.name.clone())
+            .or_insert_with(std::time::Instant::now);
+        Some(start.elapsed().as_secs())
+    }
+
     async fn sample(&self, n: &NodeSpec) -> Result<Sample> {
         let session = self.session(n).await?;
-        let out = session.exec(&probe_command(n.role), None).await?;
+        // The base command decides whether the node answers; the slow checks run beside it, each
+        // bounded by itself.
+        let base = async {
+            match tokio::time::timeout(COMMAND_TIMEOUT, session.exec(&probe_command(n.role), None))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(Error::HostUnreachable {
+                    host: n.name.clone(),
+                    detail: format!(
+                        "it did not answer its status probe within {} s; check that it is on and on the network",
+                        COMMAND_TIMEOUT.as_secs()
+                    ),
+                }),
+            }
+        };
+        let slow = futures::future::join_all(slow_checks(n.role).into_iter().map(|(name, cmd)| {
+            let session = Arc::clone(&session);
+            async move {
+                let c = match tokio::time::timeout(COMMAND_TIMEOUT, session.exec(&cmd, None)).await
+                {
+                    Ok(Ok(out)) => Check::of_exit(out.status),
+                    Ok(Err(_)) => Check::Failed,
+                    Err(_) => Check::TimedOut,
+                };
+                (name.to_string(), c)
+            }
+        }));
+        let (out, slow) = tokio::join!(base, slow);
+        let out = out?;
         if !out.success() {
             return Err(out.error(&n.name, "the status probe"));
         }
-        parse_probe(&out.stdout_text()).map_err(|detail| Error::Ssh {
+        let mut sample = parse_probe(&out.stdout_text()).map_err(|detail| Error::Ssh {
             node: n.name.clone(),
             detail: format!("its status probe answered something unexpected ({detail})"),
-        })
+        })?;
+        sample.checks.extend(slow);
+        Ok(sample)
+    }
+
+    /// Ask the store's volume about its copies, on the first storage node that answers.
+    async fn look_at_volume(&self, nodes: &[NodeSpec]) -> Option<VolumeLook> {
+        for n in nodes.iter().filter(|n| n.role == Role::Storage) {
+            let Ok(Ok(session)) =
+                tokio::time::timeout(CONNECT_TIMEOUT + Duration::from_secs(1), self.session(n))
+                    .await
+            else {
+                continue;
+            };
+            let run = |cmd: String| {
+                let session = Arc::clone(&session);
+                async move {
+                    match tokio::time::timeout(VOLUME_COMMAND_TIMEOUT, session.exec(&cmd, None))
+                        .await
+                    {
+                        Ok(Ok(out)) => Ok(out),
+                        Ok(Err(e)) => Err(Some(e.to_string())),
+                        Err(_) => Err(None),
+                    }
+                }
+            };
+            let (info, status, heal): (Answer, Answer, Answer) = tokio::join!(
+                run(volume::info_command()),
+                run(volume::status_command()),
+                run(volume::heal_command())
+            );
+            // The node itself no longer answers: ask the next one.
+            if info.is_err() && status.is_err() && heal.is_err() {
+                self.forget(&n.name).await;
+                continue;
+            }
+            return Some(VolumeLook {
+                asked: n.name.clone(),
+                info: read_answer(info, volume::parse_volume_info),
+                status: read_answer(status, volume::parse_volume_status),
+                heal: read_answer(heal, volume::parse_heal_summary),
+            });
+        }
+        None
+    }
+
+    fn slot(&self, name: &str) -> Slot {
+        Arc::clone(lock(&self.sessions).entry(name.to_string()).or_default())
+    }
+
+    async fn forget(&self, name: &str) {
+        *self.slot(name).lock().await = None;
     }
 
     async fn session(&self, n: &NodeSpec) -> Result<Arc<Session>> {
-        let mut sessions = self.sessions.lock().await;
-        if let Some(s) = sessions.get(&n.name) {
+        let slot = self.slot(&n.name);
+        let mut held = slot.lock().await;
+        if let Some(s) = held.as_ref() {
             return Ok(Arc::clone(s));
         }
         let Some(pinned) = n.host_key.clone() else {
@@ -265,13 +441,44 @@ impl Monitor {
                 &crate::node::Target::from(n),
                 &crate::node::Auth::KeyFile(self.key.clone()),
                 &crate::node::HostKeyPolicy::Pinned(pinned),
-                PROBE_TIMEOUT,
+                CONNECT_TIMEOUT,
             )
             .await?,
         );
-        sessions.insert(n.name.clone(), Arc::clone(&s));
+        *held = Some(Arc::clone(&s));
         Ok(s)
     }
+}
+
+/// A GlusterFS command's answer, parsed, or why there is none.
+fn read_answer<T>(
+    r: Answer,
+    parse: fn(&str) -> std::result::Result<T, String>,
+) -> std::result::Result<T, String> {
+    match r {
+        Ok(out) => {
+            let stdout = out.stdout_text();
+            volume::answer(out.status, &stdout, &out.stderr_text()).and_then(parse)
+        }
+        Err(Some(e)) => Err(e),
+        Err(None) => Err(format!(
+            "GlusterFS did not answer within {} s",
+            VOLUME_COMMAND_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// How long a host's store may wait for a lost storage node: GlusterFS gives up on a brick that
+/// stopped answering after its ping timeout, counted from the brick's last answer, and the ping
+/// timer can run a whole period late, so a client waits up to twice the timeout (33 s measured
+/// in the lab for a 20 s timeout).
+pub fn store_resume_bound_s(ping_timeout_s: u32) -> u64 {
+    2 * u64::from(ping_timeout_s)
+}
+
+/// Past this, a waiting store is not GlusterFS going on without a lost node any more.
+fn store_wait_limit_s(ping_timeout_s: u32) -> u64 {
+    store_resume_bound_s(ping_timeout_s) + 10
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -282,6 +489,7 @@ fn unconfigured() -> PlatformStatus {
     PlatformStatus {
         checked_at: now_ms(),
         health: Health::Unconfigured,
+        headline: "Not set up yet".into(),
         summary: "Nothing is set up yet: run the setup wizard to add your four machines.".into(),
         nodes: Vec::new(),
         vms: Vec::new(),
@@ -289,13 +497,16 @@ fn unconfigured() -> PlatformStatus {
     }
 }
 
-/// Overall health, its summary and the scorecard from the nodes' statuses and the VMs found.
+/// Overall health, its headline and summary, and the scorecard from the nodes' statuses, the
+/// store's volume (when it was read) and the VMs found.
 pub fn assemble(
     checked_at: i64,
     nodes: Vec<NodeStatus>,
     vms: Vec<VmView>,
     critical: &[VmSpec],
+    volume: Option<&VolumeFinding>,
 ) -> PlatformStatus {
+    let rules = rules(&nodes, critical, volume);
     let of = |role: Role| nodes.iter().filter(move |n| n.role == role);
     let hosts_up = of(Role::Host).filter(|n| n.state == NodeState::Up).count();
     let stors_up = of(Role::Storage)
@@ -306,50 +517,104 @@ pub fn assemble(
         .filter(|n| n.state != NodeState::Up)
         .map(|n| format!("{} is {}", n.name, n.state.as_str()))
         .collect();
-    let (health, summary) = if hosts_up == 0 {
-        (
-            Health::Down,
-            format!(
-                "No virtualization host is working ({}): VMs cannot run. Check the hosts' power and network first.",
-                not_up.join(", ")
-            ),
-        )
+    let storage_rule = rules.iter().find(|r| r.id == "replicated_storage");
+    let mut sentences: Vec<String> = Vec::new();
+    let health = if hosts_up == 0 {
+        sentences.push(format!(
+            "No virtualization host is working ({}): VMs cannot run. Check the hosts' power and network first.",
+            not_up.join(", ")
+        ));
+        Health::Down
     } else if stors_up == 0 {
-        (
-            Health::Down,
-            format!(
-                "No storage node is working ({}): VMs cannot reach their disks. Check the storage nodes' power and network first.",
-                not_up.join(", ")
-            ),
-        )
+        sentences.push(format!(
+            "No storage node is working ({}): VMs cannot reach their disks. Check the storage nodes' power and network first.",
+            not_up.join(", ")
+        ));
+        Health::Down
     } else if !not_up.is_empty() {
-        (
-            Health::Degraded,
-            format!(
-                "Running without a spare: {}. VMs go on, but one more failure could stop them.",
-                not_up.join(", ")
-            ),
-        )
+        sentences.push(format!(
+            "Running without a spare: {}. VMs go on, but one more failure could stop them.",
+            not_up.join(", ")
+        ));
+        Health::Degraded
+    } else if let Some(r) = storage_rule.filter(|r| r.state != RuleState::Ok) {
+        sentences.push(format!("Every node is up, but: {}", r.detail));
+        Health::Degraded
     } else {
-        (
-            Health::Healthy,
-            "Every node is up: VMs can move between hosts and every disk has two copies."
+        sentences.push(
+            "Every node is up: VMs can move between hosts and every VM disk has two copies."
                 .to_string(),
-        )
+        );
+        Health::Healthy
     };
-    let rules = rules(&nodes, critical);
+    if let Some(w) = store_waiting(&nodes, volume) {
+        sentences.push(w);
+    }
+    let headline = match health {
+        Health::Healthy => running_headline(&rules).to_string(),
+        Health::Degraded => "Degraded".to_string(),
+        Health::Down => "Down".to_string(),
+        Health::Unconfigured => "Not set up yet".to_string(),
+    };
+    if health != Health::Down {
+        if let Some(p) = protection_sentence(&rules) {
+            match (health, p.strip_prefix("Not yet protected: ")) {
+                // The headline's own words lead: "Running, not yet protected: no backups."
+                (Health::Healthy, Some(what)) => sentences.insert(0, format!("{headline}: {what}")),
+                _ => sentences.push(p),
+            }
+        }
+    }
     PlatformStatus {
         checked_at,
         health,
-        summary,
+        headline,
+        summary: sentences.join(" "),
         nodes,
         vms,
         rules,
     }
 }
 
+/// "The VM store is waiting for stor2: ..." when a host's store is waiting.
+fn store_waiting(nodes: &[NodeStatus], volume: Option<&VolumeFinding>) -> Option<String> {
+    let waiting: Vec<&str> = nodes
+        .iter()
+        .filter(|n| n.store_waiting_s.is_some())
+        .map(|n| n.name.as_str())
+        .collect();
+    if waiting.is_empty() {
+        return None;
+    }
+    // What it waits for: storage nodes that are down, and machines whose brick is offline.
+    let mut lost: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.state == NodeState::Down && n.role == Role::Storage)
+        .map(|n| n.name.clone())
+        .collect();
+    for o in volume.map(|v| v.offline.as_slice()).unwrap_or_default() {
+        if !lost.contains(o) {
+            lost.push(o.clone());
+        }
+    }
+    let bound = store_resume_bound_s(
+        volume
+            .and_then(|v| v.ping_timeout_s)
+            .unwrap_or(PING_TIMEOUT_S),
+    );
+    let what = if lost.is_empty() {
+        "a storage node".to_string()
+    } else {
+        lost.join(" and ")
+    };
+    Some(format!(
+        "The VM store is waiting for {what} (seen from {}): writes resume on the copy that is left within {bound} s of losing it.",
+        waiting.join(" and ")
+    ))
+}
+
 /// The four rules as they stand now.
-fn rules(nodes: &[NodeStatus], critical: &[VmSpec]) -> Vec<Rule> {
+fn rules(nodes: &[NodeStatus], critical: &[VmSpec], volume: Option<&VolumeFinding>) -> Vec<Rule> {
     let hosts: Vec<&NodeStatus> = nodes.iter().filter(|n| n.role == Role::Host).collect();
     let stors: Vec<&NodeStatus> = nodes.iter().filter(|n| n.role == Role::Storage).collect();
     let n_plus_one = if hosts.len() < 2 {
@@ -426,19 +691,25 @@ fn rules(nodes: &[NodeStatus], critical: &[VmSpec]) -> Vec<Rule> {
             ),
         )
     } else if let Some(down) = stors.iter().find(|s| s.state != NodeState::Up) {
-        (
-            RuleState::Warn,
-            format!(
-                "{} is {}: VM disks have one copy until it is back and has caught up.",
-                down.name,
-                down.state.as_str()
-            ),
-        )
+        let mut detail = format!(
+            "{} is {}: VM disks have one copy until it is back and has caught up.",
+            down.name,
+            down.state.as_str()
+        );
+        // What the volume said besides, unless it only names the same loss.
+        if let Some(f) = volume.filter(|f| f.state != RuleState::Ok && f.offline.is_empty()) {
+            detail.push(' ');
+            detail.push_str(&f.detail);
+        }
+        (RuleState::Warn, detail)
     } else {
-        (
-            RuleState::Ok,
-            "Both storage nodes are up: every VM disk has two copies.".to_string(),
-        )
+        match volume {
+            Some(f) => (f.state, f.detail.clone()),
+            None => (
+                RuleState::Warn,
+                "No storage node answered about the volume: whether every VM disk has two copies is not known.".to_string(),
+            ),
+        }
     };
     four_rules(n_plus_one, storage)
 }

@@ -5,7 +5,7 @@ use crate::node::test_sshd::TestSshd;
 
 const SAMPLE: &str = "cores=4\nload1=0.52\nmem_total_kib=8388608\nmem_avail_kib=6291456\n\
 cpu_total=100000\ncpu_idle=90000\ndisk_total=107374182400\ndisk_used=21474836480\n\
-check_libvirt=1\ncheck_store=1\n";
+check_store_mounted=ok\ncheck_libvirt=ok\ncheck_store=ok\n";
 
 fn node_status(name: &str, role: Role, state: NodeState) -> NodeStatus {
     NodeStatus {
@@ -25,6 +25,7 @@ fn node_status(name: &str, role: Role, state: NodeState) -> NodeStatus {
             disk_used_gib: 10.0,
         }),
         probe_ms: 3,
+        store_waiting_s: None,
     }
 }
 
@@ -43,7 +44,7 @@ use NodeState::{Degraded, Down, Up};
 fn a_probe_answer_parses_and_bad_ones_say_what_is_wrong() {
     let s = parse_probe(SAMPLE).unwrap();
     assert_eq!(s.cores, 4);
-    assert_eq!(s.checks.len(), 2);
+    assert_eq!(s.checks.len(), 3);
     let u = s.usage(None);
     assert_eq!(u.mem_total_mib, 8192);
     assert_eq!(u.mem_used_mib, 2048);
@@ -66,31 +67,133 @@ fn a_probe_answer_parses_and_bad_ones_say_what_is_wrong() {
 #[test]
 fn a_failed_role_check_degrades_the_node_with_advice() {
     let s = parse_probe(SAMPLE).unwrap();
-    assert_eq!(s.judge(Role::Host).0, Up);
-    let s = parse_probe(&SAMPLE.replace("check_store=1", "check_store=0")).unwrap();
-    let (state, detail) = s.judge(Role::Host);
-    assert_eq!(state, Degraded);
-    assert!(detail.contains("VM store is not mounted"), "{detail}");
+    assert_eq!(s.judge(Role::Host, None).state, Up);
+    let s = parse_probe(&SAMPLE.replace("check_store_mounted=ok", "check_store_mounted=failed"))
+        .unwrap();
+    let j = s.judge(Role::Host, None);
+    assert_eq!(j.state, Degraded);
+    assert!(j.detail.contains("VM store is not mounted"), "{}", j.detail);
+    let s = parse_probe(&SAMPLE.replace("check_libvirt=ok", "check_libvirt=timed_out")).unwrap();
+    let j = s.judge(Role::Host, None);
+    assert_eq!(j.state, Degraded);
+    assert!(
+        j.detail.contains("did not answer within 3 s"),
+        "{}",
+        j.detail
+    );
+}
+
+/// A store that waits for a lost storage node is not a problem of the host: the host is up and
+/// says what it waits for, until the wait is longer than GlusterFS takes to go on without it.
+#[test]
+fn a_waiting_store_keeps_the_host_up_until_it_waits_too_long() {
+    let s = parse_probe(&SAMPLE.replace("check_store=ok", "check_store=timed_out")).unwrap();
+    let j = s.judge(Role::Host, None);
+    assert_eq!(j.state, Up, "{}", j.detail);
+    assert!(j.store_waiting);
+    assert!(
+        j.detail.contains("waits for a storage node"),
+        "{}",
+        j.detail
+    );
+    let j = s.judge(Role::Host, Some(55));
+    assert_eq!(j.state, Degraded);
+    assert!(
+        j.detail.contains("has not answered for 55 s"),
+        "{}",
+        j.detail
+    );
+    // Not mounted at all is no wait.
+    let s = parse_probe(
+        &SAMPLE
+            .replace("check_store=ok", "check_store=timed_out")
+            .replace("check_store_mounted=ok", "check_store_mounted=failed"),
+    )
+    .unwrap();
+    let j = s.judge(Role::Host, None);
+    assert!(!j.store_waiting);
+    assert_eq!(j.state, Degraded);
+    assert_eq!(Check::of_exit(124), Check::TimedOut);
+    assert_eq!(Check::of_exit(137), Check::TimedOut);
+    assert_eq!(Check::of_exit(1), Check::Failed);
+    assert_eq!(Check::of_exit(0), Check::Ok);
+}
+
+/// stor2 lost: the hosts' store waits for it. Only stor2 is down, the platform is degraded (not
+/// down), and the summary says what the store waits for and within how long writes resume.
+#[test]
+fn a_lost_storage_node_is_one_node_down_and_the_wait_is_its_own_finding() {
+    let mut nodes = four([Up, Up, Up, Down]);
+    nodes[0].store_waiting_s = Some(4);
+    nodes[1].store_waiting_s = Some(3);
+    let finding = crate::storage::volume::VolumeFinding {
+        state: RuleState::Warn,
+        detail: "The copy on stor2 is offline.".into(),
+        offline: vec!["stor2".into()],
+        heal_left: Some(0),
+        ping_timeout_s: Some(20),
+    };
+    let s = assemble(1, nodes, Vec::new(), &[], Some(&finding));
+    assert_eq!(s.health, Health::Degraded, "{}", s.summary);
+    assert_eq!(s.headline, "Degraded");
+    assert!(s.summary.contains("stor2 is down"), "{}", s.summary);
+    assert!(!s.summary.contains("host1 is"), "{}", s.summary);
+    assert!(
+        s.summary
+            .contains("The VM store is waiting for stor2 (seen from host1 and host2): writes resume on the copy that is left within 40 s"),
+        "{}",
+        s.summary
+    );
+    assert_eq!(s.rules[1].state, RuleState::Warn);
+}
+
+fn copies_ok() -> crate::storage::volume::VolumeFinding {
+    crate::storage::volume::VolumeFinding {
+        state: RuleState::Ok,
+        detail: "All 3 bricks answer and nothing waits for a heal: every VM disk has two copies."
+            .into(),
+        offline: Vec::new(),
+        heal_left: Some(0),
+        ping_timeout_s: Some(20),
+    }
 }
 
 #[test]
 fn health_follows_what_still_works() {
     let vms = Vec::new();
-    let s = assemble(1, four([Up, Up, Up, Up]), vms.clone(), &[]);
+    let ok = copies_ok();
+    let s = assemble(1, four([Up, Up, Up, Up]), vms.clone(), &[], Some(&ok));
     assert_eq!(s.health, Health::Healthy);
     assert!(s.rules.iter().take(2).all(|r| r.state == RuleState::Ok));
+    // Every machine works, but backups and offsite copies are not there: not "Healthy".
+    assert_eq!(s.headline, "Running, not yet protected");
+    assert!(
+        s.summary
+            .starts_with("Running, not yet protected: no backups, no offsite copies."),
+        "{}",
+        s.summary
+    );
+    // A volume that was not read does not count as two copies.
+    let s = assemble(1, four([Up, Up, Up, Up]), vms.clone(), &[], None);
+    assert_eq!(s.health, Health::Degraded, "{}", s.summary);
+    assert_eq!(s.rules[1].state, RuleState::Warn);
+    assert!(
+        s.rules[1].detail.contains("is not known"),
+        "{}",
+        s.rules[1].detail
+    );
 
-    let s = assemble(1, four([Up, Down, Up, Up]), vms.clone(), &[]);
+    let s = assemble(1, four([Up, Down, Up, Up]), vms.clone(), &[], Some(&ok));
     assert_eq!(s.health, Health::Degraded);
     assert!(s.summary.contains("host2 is down"), "{}", s.summary);
     assert_eq!(s.rules[0].state, RuleState::Warn);
     assert_eq!(s.rules[1].state, RuleState::Ok);
 
-    let s = assemble(1, four([Up, Up, Degraded, Up]), vms.clone(), &[]);
+    let s = assemble(1, four([Up, Up, Degraded, Up]), vms.clone(), &[], Some(&ok));
     assert_eq!(s.health, Health::Degraded);
     assert_eq!(s.rules[1].state, RuleState::Warn);
 
-    let s = assemble(1, four([Down, Down, Up, Up]), vms.clone(), &[]);
+    let s = assemble(1, four([Down, Down, Up, Up]), vms.clone(), &[], Some(&ok));
     assert_eq!(s.health, Health::Down);
     assert!(
         s.summary.contains("No virtualization host"),
@@ -98,7 +201,7 @@ fn health_follows_what_still_works() {
         s.summary
     );
 
-    let s = assemble(1, four([Up, Up, Down, Down]), vms, &[]);
+    let s = assemble(1, four([Up, Up, Down, Down]), vms, &[], Some(&ok));
     assert_eq!(s.health, Health::Down);
     assert!(s.summary.contains("No storage node"), "{}", s.summary);
 }
@@ -113,7 +216,7 @@ fn n_plus_one_is_measured_against_the_protected_vms() {
         priority: 50,
         critical: true,
     };
-    let s = assemble(1, four([Up; 4]), Vec::new(), &[vm("small", 512)]);
+    let s = assemble(1, four([Up; 4]), Vec::new(), &[vm("small", 512)], None);
     assert_eq!(s.rules[0].state, RuleState::Ok, "{}", s.rules[0].detail);
     // 8 GiB hosts cannot carry 20 GiB of protected VMs alone.
     let s = assemble(
@@ -121,6 +224,7 @@ fn n_plus_one_is_measured_against_the_protected_vms() {
         four([Up; 4]),
         Vec::new(),
         &[vm("big", 10240), vm("bigger", 10240)],
+        None,
     );
     assert_eq!(s.rules[0].state, RuleState::Warn);
     assert!(
@@ -132,10 +236,10 @@ fn n_plus_one_is_measured_against_the_protected_vms() {
 
 #[test]
 fn transitions_say_what_changed_and_nothing_else() {
-    let a = assemble(1, four([Up; 4]), Vec::new(), &[]);
+    let a = assemble(1, four([Up; 4]), Vec::new(), &[], None);
     // First look: only nodes that are not up are news.
     assert!(transitions(None, &a).is_empty());
-    let b = assemble(2, four([Up, Down, Up, Up]), Vec::new(), &[]);
+    let b = assemble(2, four([Up, Down, Up, Up]), Vec::new(), &[], None);
     let first = transitions(None, &b);
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].title, "host2 is down");
@@ -177,12 +281,13 @@ async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
         .expect("the status check hung")
 }
 
-/// The real probe over real SSH: this machine is a storage node with no GlusterFS listening, so
-/// it is reached but degraded; a node whose sshd is gone is down, with its code; then back.
+/// The real probe over real SSH: each "node" is this machine seen from a network namespace of
+/// its own with nothing listening and no daemon sockets, so it is reached but degraded (no
+/// GlusterFS) whatever else runs here; a node whose sshd is gone is down, with its code.
 #[tokio::test]
 async fn probe_over_ssh_reaches_judges_and_notices_a_node_going_away() {
-    let sshd = TestSshd::start();
-    let gone = TestSshd::start();
+    let sshd = TestSshd::start_isolated();
+    let gone = TestSshd::start_isolated();
     // One key for the whole platform, as Twofold's own key is.
     let mut pubkey = std::path::PathBuf::from(&sshd.client_key).into_os_string();
     pubkey.push(".pub");
@@ -200,16 +305,20 @@ async fn probe_over_ssh_reaches_judges_and_notices_a_node_going_away() {
     let first = bounded(monitor.poll(&db)).await.unwrap();
     let by = |s: &PlatformStatus, n: &str| s.nodes.iter().find(|x| x.name == n).cloned().unwrap();
     let s1 = by(&first, "stor1");
-    // Unless this machine itself serves GlusterFS on 24007, the role checks fail.
-    let serving = std::net::TcpStream::connect(("127.0.0.1", 24007)).is_ok();
-    if !serving {
-        assert_eq!(s1.state, Degraded, "{s1:?}\nsshd log:\n{}", sshd.log());
-        assert!(
-            s1.detail.contains("GlusterFS does not answer"),
-            "{}",
-            s1.detail
-        );
-    }
+    assert_eq!(s1.state, Degraded, "{s1:?}\nsshd log:\n{}", sshd.log());
+    assert!(
+        s1.detail.contains("GlusterFS does not answer"),
+        "{}",
+        s1.detail
+    );
+    // The volume was asked, and its failure to answer is not taken for two copies.
+    let storage = &first.rules[1];
+    assert_eq!(storage.state, RuleState::Warn, "{storage:?}");
+    assert!(
+        storage.detail.contains("could not be checked"),
+        "{}",
+        storage.detail
+    );
     let u = s1.usage.clone().expect("a reached node reports its usage");
     assert!(
         u.cores >= 1 && u.mem_total_mib > 0 && u.disk_total_gib > 0.0,

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::hypervisor::{HostConn, HostTarget};
 use crate::inventory::{Inventory, Severity};
 use crate::progress::Progress;
-use crate::provision::setup::POOL;
+use crate::storage::layout::POOL;
 
 const GIB: u64 = 1 << 30;
 /// Room kept free on the store beyond what a new VM needs (metadata, other VMs' growth).

@@ -9,7 +9,7 @@ use twofold::lab::guest::{self, GuestSpec};
 use twofold::lab::{checker, UpOptions, NODES};
 use twofold::nodes::NodeList;
 use twofold::progress::NoProgress;
-use twofold::provision::setup::STORE;
+use twofold::storage::layout::STORE;
 
 use crate::Ctx;
 
@@ -424,7 +424,7 @@ pub fn storage_node_power_cut_loses_nothing(ctx: &Ctx) {
     );
     let check = twofold::lab::check_guest_since(&ctx.lab, name, start).unwrap();
     assert!(check.records.is_clean(), "{check}");
-    let _ = h1.delete_volume_blocking(twofold::provision::setup::POOL, &format!("{name}.qcow2"));
+    let _ = h1.delete_volume_blocking(twofold::storage::layout::POOL, &format!("{name}.qcow2"));
 }
 
 pub(crate) fn setup_apply(ctx: &Ctx, db: &Path, nodes: &Path) -> std::process::Output {

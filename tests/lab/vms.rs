@@ -10,7 +10,7 @@ use twofold::hypervisor::{HostConn, VmState};
 use twofold::lab::checker;
 use twofold::lab::console::unix_ms;
 use twofold::progress::NoProgress;
-use twofold::provision::setup::{IMAGES, POOL};
+use twofold::storage::layout::{IMAGES, POOL};
 
 use crate::setup::{outcome, setup_apply, stderr, wait_for, wait_heal, PROVISIONED};
 use crate::Ctx;
