@@ -10,6 +10,7 @@ mod fixture;
 mod lab_nodes;
 mod migration;
 mod setup;
+mod status;
 mod teardown;
 mod vms;
 
@@ -97,6 +98,10 @@ const TESTS: &[(&str, TestFn)] = &[
     (
         "vms::host_and_storage_node_lost_together",
         vms::host_and_storage_node_lost_together,
+    ),
+    (
+        "status::one_cut_link_is_one_node_down_and_no_false_event",
+        status::one_cut_link_is_one_node_down_and_no_false_event,
     ),
     (
         "teardown::down_after_crash_halfway_leaves_nothing",

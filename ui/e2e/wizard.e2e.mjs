@@ -288,6 +288,8 @@ test("the wizard sets the bare lab up, survives being closed half-way, and verif
     await find(`scorecard-${rule}`);
   }
   assert.match(await card.getText(), /two/i);
+  // No backups yet: the engine's words say so instead of "Healthy".
+  assert.match(await (await find("scorecard-summary")).getText(), /not yet protected: .*no backups/i);
   await screenshot("done");
 
   // The platform exists outside the app: the replicated volume is started on the storage nodes,
@@ -306,6 +308,9 @@ test("the wizard sets the bare lab up, survives being closed half-way, and verif
     60_000,
     "the dashboard shows four nodes up",
   );
+  const health = await driver.findElement(By.css('[data-testid="health"]'));
+  await driver.wait(async () => /not yet protected/i.test(await health.getText()), 60_000, "the dashboard says the platform is not yet protected");
+  assert.doesNotMatch(await health.getText(), /Platform: Healthy/);
   await screenshot("dashboard", "dashboard");
 });
 

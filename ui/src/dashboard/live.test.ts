@@ -16,6 +16,7 @@ function node(name: string, role: "host" | "storage", state: NodeStatus["state"]
         ? null
         : { cores: 4, cpu_percent: 25, load1: 0.5, mem_total_mib: 8192, mem_used_mib: 2048, disk_total_gib: 100, disk_used_gib: 10 },
     probe_ms: 4,
+    store_waiting_s: null,
   };
 }
 
@@ -23,7 +24,8 @@ function status(over: Partial<PlatformStatus> = {}): PlatformStatus {
   return {
     checked_at: 1,
     health: "healthy",
-    summary: "Every node is up",
+    headline: "Running, not yet protected",
+    summary: "Running, not yet protected: no backups, no offsite copies. Every node is up.",
     nodes: [node("host1", "host"), node("host2", "host"), node("stor1", "storage"), node("stor2", "storage")],
     vms: [{ name: "web", host: "host1", uuid: "u", state: "running", vcpus: 1, memory_mib: 512, persistent: true }],
     rules: [{ id: "backups", title: "Backups", state: "missing", detail: "none" }],
@@ -63,7 +65,7 @@ describe("node cards", () => {
 
 describe("the live view", () => {
   it("carries the health, the rules and each node's history", () => {
-    const v = liveView(status({ health: "degraded" }), {
+    const v = liveView(status({ health: "degraded", headline: "Degraded" }), {
       host1: [
         { at: 1, cpu_percent: 10, mem_percent: 20, up: true },
         { at: 2, cpu_percent: 90, mem_percent: 20, up: true },
@@ -74,6 +76,11 @@ describe("the live view", () => {
     expect(v.nodes[0].cpuChart).toBe("0.0,28.8 120.0,3.2");
     expect(v.nodes[1].cpuChart).toBe("");
     expect(v.rules[0].tone).toBe("bad");
+  });
+  it("shows the engine's headline, never \"Healthy\" while a rule does not hold", () => {
+    const v = liveView(status(), {});
+    expect(v.healthLabel).toBe("Running, not yet protected");
+    expect(v.summary).toContain("no backups");
   });
 });
 

@@ -5,13 +5,6 @@
 import type { Tone } from "../format";
 import type { Health, History, LiveVm, MigrationStats, NodeState, NodeStatus, PlatformStatus, Point, RuleState } from "./types";
 
-export const HEALTH_LABEL: Record<Health, string> = {
-  unconfigured: "Not set up yet",
-  healthy: "Healthy",
-  degraded: "Degraded",
-  down: "Down",
-};
-
 export function healthTone(h: Health): Tone {
   return h === "healthy" ? "ok" : h === "degraded" ? "warn" : h === "down" ? "bad" : "idle";
 }
@@ -111,7 +104,8 @@ export interface LiveView {
 export function liveView(s: PlatformStatus, history: History): LiveView {
   return {
     health: s.health,
-    healthLabel: HEALTH_LABEL[s.health],
+    // The engine's words: "Healthy" only when every rule holds.
+    healthLabel: s.headline,
     tone: healthTone(s.health),
     summary: s.summary,
     nodes: s.nodes.map((n) => nodeCard(n, history[n.name] ?? [])),

@@ -14,7 +14,7 @@ import type {
   PlanView,
   PreflightView,
   ProgressEvent,
-  Rule,
+  Scorecard,
   SetupRequest,
   VerifyReport,
   WizardSaved,
@@ -32,7 +32,7 @@ export interface WizardApi {
   apply(request: SetupRequest, onProgress: OnProgress): Promise<ApplyReport>;
   cancel(): Promise<void>;
   verify(request: SetupRequest): Promise<VerifyReport>;
-  scorecard(): Promise<Rule[]>;
+  scorecard(): Promise<Scorecard>;
   labTry(onProgress: OnProgress): Promise<LabMachines>;
 }
 

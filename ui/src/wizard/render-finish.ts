@@ -1,7 +1,7 @@
 // Steps 7 and 8: check that every step's result is really there, show the four rules Twofold
 // keeps, then hand over to the dashboard.
 
-import type { Rule, RuleId } from "./types";
+import type { Rule, RuleId, Scorecard } from "./types";
 import { badge, callout, el, stepForm, stepHeading, type StepCtx, type StepView, type Tone } from "./render-common";
 
 /** The four rules in the order they are explained, whatever order the engine sends them in. */
@@ -47,6 +47,15 @@ export function scorecardList(rules: Rule[]): HTMLElement {
   );
 }
 
+/** The engine's own words about the rules: "Running, not yet protected: no backups…" until
+ *  every rule holds. */
+export function scorecardSummary(card: Scorecard): HTMLElement {
+  const allHold = card.rules.length > 0 && card.rules.every((r) => r.state === "ok");
+  const box = callout(allHold ? "ok" : "warn", card.headline, card.summary);
+  box.dataset.testid = "scorecard-summary";
+  return box;
+}
+
 export function renderVerify(ctx: StepCtx): StepView {
   const { state, ui } = ctx;
   const busy = ui.busy !== null;
@@ -82,7 +91,7 @@ export function renderVerify(ctx: StepCtx): StepView {
   }
 
   const rules = el("section", { cls: "group" }, el("h3", { text: "Twofold's four rules" }));
-  if (state.rules) rules.append(scorecardList(state.rules));
+  if (state.scorecard) rules.append(scorecardSummary(state.scorecard), scorecardList(state.scorecard.rules));
   else if (ui.scorecardError) rules.append(callout("warn", "Could not read the rules' state.", ui.scorecardError));
   else rules.append(el("p", { cls: "muted", text: busy ? "Reading…" : "Not read yet." }));
   content.push(rules);
@@ -102,7 +111,8 @@ export function renderDone(ctx: StepCtx): StepView {
     stepHeading("Twofold is set up"),
     el("p", { cls: "lead", text: "Your two hosts and two storage nodes are working together. The dashboard shows the machines, the VMs and what happens to them." }),
   ];
-  if (ctx.state.rules) content.push(el("section", { cls: "group" }, el("h3", { text: "Twofold's four rules" }), scorecardList(ctx.state.rules)));
+  const card = ctx.state.scorecard;
+  if (card) content.push(el("section", { cls: "group" }, el("h3", { text: "Twofold's four rules" }), scorecardSummary(card), scorecardList(card.rules)));
   const form = stepForm("done", content, {
     primary: { label: "Open the dashboard", testid: "open-dashboard", run: () => ctx.finish() },
   });

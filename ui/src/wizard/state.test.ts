@@ -132,12 +132,12 @@ describe("edits make later answers stale", () => {
       plan: { name: "p", steps: [] },
       report: report(),
       verify: { plan: "p", steps: [], passed: 1, failed: 0 },
-      rules: [],
+      scorecard: { headline: "Running, not yet protected", summary: "Not yet protected: no backups.", rules: [] },
     });
 
   it("clears the scan, checks, plan and results on any machine edit", () => {
     const s = reduce(full(), { type: "edit-machine", index: 0, field: "user", value: "admin" });
-    expect(s).toMatchObject({ scan: null, preflight: null, plan: null, report: null, verify: null, rules: null });
+    expect(s).toMatchObject({ scan: null, preflight: null, plan: null, report: null, verify: null, scorecard: null });
     expect(s.machines[0]!.user).toBe("admin");
     // The pinned key stays: same machine, same address.
     expect(s.machines[0]!.host_key).toBe("ssh-ed25519 AAAAhost1");

@@ -14,7 +14,7 @@ import type {
   PlanView,
   PreflightView,
   ProtectVm,
-  Rule,
+  Scorecard,
   SetupRequest,
   VerifyReport,
   WizardSaved,
@@ -63,7 +63,7 @@ export interface WizardState {
   plan: PlanView | null;
   report: ApplyReport | null;
   verify: VerifyReport | null;
-  rules: Rule[] | null;
+  scorecard: Scorecard | null;
   /** Came back to the apply step after the app was closed: wait for the user instead of starting. */
   resumed: boolean;
 }
@@ -81,7 +81,7 @@ export function initialState(): WizardState {
     plan: null,
     report: null,
     verify: null,
-    rules: null,
+    scorecard: null,
     resumed: false,
   };
 }
@@ -108,7 +108,7 @@ export type Action =
   | { type: "plan"; plan: PlanView }
   | { type: "applied"; report: ApplyReport }
   | { type: "verified"; report: VerifyReport }
-  | { type: "scorecard"; rules: Rule[] }
+  | { type: "scorecard"; scorecard: Scorecard }
   /** A command needs a password that is gone: back to the machines step to type it again. */
   | { type: "need-secrets" }
   /** The host key changed or could not be confirmed: back to the trust step. */
@@ -118,7 +118,7 @@ export type Action =
 
 /** Whatever the machines step changes makes every later answer stale. */
 function stale(s: WizardState): WizardState {
-  return { ...s, scan: null, preflight: null, plan: null, report: null, verify: null, rules: null, resumed: false };
+  return { ...s, scan: null, preflight: null, plan: null, report: null, verify: null, scorecard: null, resumed: false };
 }
 
 export function reduce(s: WizardState, a: Action): WizardState {
@@ -213,7 +213,7 @@ export function reduce(s: WizardState, a: Action): WizardState {
     case "verified":
       return { ...s, verify: a.report };
     case "scorecard":
-      return { ...s, rules: a.rules };
+      return { ...s, scorecard: a.scorecard };
     case "need-secrets": {
       const machines = s.machines.map((m) =>
         m.password === "" && m.key.trim() === "" ? { ...m, passwordNeeded: true } : m,

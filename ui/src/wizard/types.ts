@@ -34,6 +34,7 @@ export type { StepVerdict } from "../bindings/StepVerdict";
 export type { VerifyReport } from "../bindings/VerifyReport";
 export type { Rule } from "../bindings/Rule";
 export type { RuleState } from "../bindings/RuleState";
+export type { Scorecard } from "../bindings/Scorecard";
 export type { LabMachines } from "../bindings/LabMachines";
 
 import type { MachineInput } from "../bindings/MachineInput";

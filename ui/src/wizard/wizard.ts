@@ -353,12 +353,12 @@ class Wizard {
   private verify(): void {
     this.ui.scorecardError = null;
     void this.run("Verifying", async () => {
-      const [verdict, rules] = await Promise.all([
+      const [verdict, card] = await Promise.all([
         settle(() => this.o.api.verify(request(this.state))),
         settle(() => this.o.api.scorecard()),
       ]);
-      if (rules.ok) this.dispatch({ type: "scorecard", rules: rules.value }, "none");
-      else this.ui.scorecardError = rules.error.message;
+      if (card.ok) this.dispatch({ type: "scorecard", scorecard: card.value }, "none");
+      else this.ui.scorecardError = card.error.message;
       if (!verdict.ok) throw verdict.error;
       this.dispatch({ type: "verified", report: verdict.value }, "none");
     });
