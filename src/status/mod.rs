@@ -42,6 +42,8 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(CHECK_LIMIT_S as u64 +
 /// How long one node may take to answer its probe in all (connect included): a last bound that
 /// the parts' own limits stay inside.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long listing the VMs of the hosts that answered may take.
+const VM_LIST_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long one GlusterFS command of the volume look may take to come back.
 const VOLUME_COMMAND_TIMEOUT: Duration = Duration::from_secs(volume::COMMAND_LIMIT_S as u64 + 2);
 
@@ -203,6 +205,21 @@ impl Monitor {
         let probes = futures::future::join_all(nodes.iter().map(|n| self.probe_node(n)));
         let look = self.look_at_volume(&nodes);
         let (raws, look) = tokio::join!(probes, look);
+        // libvirt is asked only on hosts whose own libvirt just answered: a host that did not
+        // answer would hold the listing up for as long as a connection attempt takes.
+        let listable: Vec<String> = nodes
+            .iter()
+            .zip(&raws)
+            .filter(|(n, r)| {
+                n.role == Role::Host
+                    && r.outcome.as_ref().is_ok_and(|s| {
+                        s.checks
+                            .iter()
+                            .any(|(c, state)| c == "libvirt" && *state == Check::Ok)
+                    })
+            })
+            .map(|(n, _)| n.name.clone())
+            .collect();
         let finding = look.as_ref().map(volume::judge);
         let ping_timeout_s = finding
             .as_ref()
@@ -214,15 +231,30 @@ impl Monitor {
             .map(|(n, raw)| self.judge_node(n, raw, finding.as_ref(), ping_timeout_s))
             .collect();
         let db_owned = db.to_path_buf();
-        let vm_list = crate::blocking::run("looking at the platform", move || {
+        let listing = crate::blocking::run("looking at the platform", move || {
             let inv = Inventory::open(&db_owned)?;
             match crate::platform::host_targets(&inv) {
-                Ok(hosts) => crate::vm::list_blocking(&hosts, &inv),
+                Ok(mut hosts) => {
+                    hosts.retain(|h| listable.contains(&h.name));
+                    crate::vm::list_blocking(&hosts, &inv)
+                }
                 Err(_) => Ok(VmList::default()),
             }
-        })
-        .await
-        .unwrap_or_default();
+        });
+        let vm_list = match tokio::time::timeout(VM_LIST_TIMEOUT, listing).await {
+            Ok(Ok(list)) => list,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the VMs could not be listed");
+                VmList::default()
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "listing the VMs took over {} s; this look shows none",
+                    VM_LIST_TIMEOUT.as_secs()
+                );
+                VmList::default()
+            }
+        };
         let critical: Vec<VmSpec> = protected
             .iter()
             .filter(|v| v.protected)

@@ -89,7 +89,7 @@ pub fn one_cut_link_is_one_node_down_and_no_false_event(ctx: &Ctx) {
     let first_event = inventory().events(1).unwrap().first().map_or(0, |e| e.id);
     let mut step = |at: &str| {
         let look = rt
-            .block_on(tokio::time::timeout(Duration::from_secs(30), watch.step()))
+            .block_on(async { tokio::time::timeout(Duration::from_secs(30), watch.step()).await })
             .unwrap_or_else(|_| panic!("{at}: a look took over 30 s"))
             .unwrap_or_else(|e| panic!("{at}: {e}"));
         std::thread::sleep(INTERVAL);
