@@ -168,6 +168,8 @@ pub struct Monitor {
     sessions: std::sync::Mutex<BTreeMap<String, Slot>>,
     previous: std::sync::Mutex<BTreeMap<String, Sample>>,
     waiting_since: std::sync::Mutex<BTreeMap<String, std::time::Instant>>,
+    /// Since when each node has answered every probe.
+    answering_since: std::sync::Mutex<BTreeMap<String, std::time::Instant>>,
 }
 
 /// A node's probe before it is judged.
@@ -187,6 +189,7 @@ impl Monitor {
             sessions: std::sync::Mutex::new(BTreeMap::new()),
             previous: std::sync::Mutex::new(BTreeMap::new()),
             waiting_since: std::sync::Mutex::new(BTreeMap::new()),
+            answering_since: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -291,8 +294,13 @@ impl Monitor {
             }),
         };
         if outcome.is_err() {
+            lock(&self.answering_since).remove(&n.name);
             // The session may be dead: open a new one next time.
             self.forget(&n.name).await;
+        } else {
+            lock(&self.answering_since)
+                .entry(n.name.clone())
+                .or_insert_with(std::time::Instant::now);
         }
         Raw { outcome, probe_ms }
     }
@@ -306,14 +314,18 @@ impl Monitor {
     ) -> NodeStatus {
         match raw.outcome {
             Ok(mut sample) => {
-                // A storage node's brick, as the volume itself reports it (when it was read).
+                // A storage node's brick, as glusterd reports it (when it was read).
                 if n.role == Role::Storage {
-                    if let Some(f) = finding.filter(|f| f.state != RuleState::Missing) {
-                        let offline = f.offline.iter().any(|o| o == &n.name);
-                        if f.heal_left.is_some() || offline {
-                            let c = if offline { Check::Failed } else { Check::Ok };
-                            sample.checks.push(("brick".into(), c));
-                        }
+                    if let Some(down) = finding
+                        .filter(|f| f.state != RuleState::Missing)
+                        .and_then(|f| f.glusterd_offline.as_ref())
+                    {
+                        let c = if down.contains(&n.name) {
+                            Check::Failed
+                        } else {
+                            Check::Ok
+                        };
+                        sample.checks.push(("brick".into(), c));
                     }
                 }
                 let waited = self.store_wait(n, &sample);
@@ -407,9 +419,16 @@ impl Monitor {
         Ok(sample)
     }
 
-    /// Ask the store's volume about its copies, on the first storage node that answers.
+    /// Ask the store's volume about its copies, on the storage node that has answered longest
+    /// (a node whose network just came back may not reach the bricks yet), else the next.
     async fn look_at_volume(&self, nodes: &[NodeSpec]) -> Option<VolumeLook> {
-        for n in nodes.iter().filter(|n| n.role == Role::Storage) {
+        let mut stors: Vec<&NodeSpec> = nodes.iter().filter(|n| n.role == Role::Storage).collect();
+        {
+            let since = lock(&self.answering_since);
+            // Longest answering first; never seen answering last.
+            stors.sort_by_key(|n| since.get(&n.name).map_or((1, None), |t| (0, Some(*t))));
+        }
+        for n in stors {
             let Ok(Ok(session)) =
                 tokio::time::timeout(CONNECT_TIMEOUT + Duration::from_secs(1), self.session(n))
                     .await

@@ -130,6 +130,7 @@ fn a_lost_storage_node_is_one_node_down_and_the_wait_is_its_own_finding() {
         state: RuleState::Warn,
         detail: "The copy on stor2 is offline.".into(),
         offline: vec!["stor2".into()],
+        glusterd_offline: None,
         heal_left: Some(0),
         ping_timeout_s: Some(20),
     };
@@ -153,6 +154,7 @@ fn copies_ok() -> crate::storage::volume::VolumeFinding {
         detail: "All 3 bricks answer and nothing waits for a heal: every VM disk has two copies."
             .into(),
         offline: Vec::new(),
+        glusterd_offline: Some(Vec::new()),
         heal_left: Some(0),
         ping_timeout_s: Some(20),
     }

@@ -99,6 +99,10 @@ pub struct VolumeFinding {
     pub detail: String,
     /// Nodes whose brick is offline or does not answer.
     pub offline: Vec<String>,
+    /// Nodes whose brick glusterd itself reports offline; `None` when glusterd was not read.
+    /// Only this says something about a node: a client that fails to reach a brick may be
+    /// looking from a node whose own network just came back.
+    pub glusterd_offline: Option<Vec<String>>,
     /// Entries still to heal (the largest count any brick holds), when known.
     pub heal_left: Option<u64>,
     pub ping_timeout_s: Option<u32>,
@@ -267,10 +271,17 @@ fn entries(n: u64) -> String {
 pub fn judge(look: &VolumeLook) -> VolumeFinding {
     let info = look.info.as_ref().ok();
     let ping_timeout_s = info.map(|i| i.ping_timeout_s);
+    let glusterd_offline: Option<Vec<String>> = look.status.as_ref().ok().map(|s| {
+        s.iter()
+            .filter(|b| !b.online)
+            .map(|b| b.node.clone())
+            .collect()
+    });
     let finding = |state, detail: String, offline: Vec<String>, heal_left| VolumeFinding {
         state,
         detail,
         offline,
+        glusterd_offline: glusterd_offline.clone(),
         heal_left,
         ping_timeout_s,
     };
