@@ -212,7 +212,7 @@ mod tests {
             crate::wizard::PlanView,
             twofold::provision::apply::ApplyReport,
             twofold::provision::apply::VerifyReport,
-            twofold::provision::wizard::Rule,
+            twofold::provision::wizard::Scorecard,
             crate::wizard::LabMachines,
             // smoke.rs
             crate::smoke::SmokeReport,

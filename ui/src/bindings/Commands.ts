@@ -12,7 +12,7 @@ import type { PlatformStatus } from "./PlatformStatus";
 import type { Point } from "./Point";
 import type { PreflightView } from "./PreflightView";
 import type { ProgressEvent } from "./ProgressEvent";
-import type { Rule } from "./Rule";
+import type { Scorecard } from "./Scorecard";
 import type { SetupRequest } from "./SetupRequest";
 import type { SmokeReport } from "./SmokeReport";
 import type { VerifyReport } from "./VerifyReport";
@@ -35,7 +35,7 @@ export type Commands = {
   setup_apply: { args: { request: SetupRequest; onProgress: Channel<ProgressEvent> }; answer: ApplyReport };
   setup_cancel: { args: {}; answer: null };
   setup_verify: { args: { request: SetupRequest }; answer: VerifyReport };
-  scorecard: { args: {}; answer: Array<Rule> };
+  scorecard: { args: {}; answer: Scorecard };
   lab_try: { args: { onProgress: Channel<ProgressEvent> }; answer: LabMachines };
   smoke_enabled: { args: {}; answer: boolean };
   smoke_report: { args: { report: SmokeReport }; answer: null };

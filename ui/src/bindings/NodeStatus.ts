@@ -18,4 +18,8 @@ code: string | null, usage: Usage | null,
 /**
  * How long the probe took, round trip, in milliseconds.
  */
-probe_ms: number, };
+probe_ms: number, 
+/**
+ * A host whose store is mounted but waits for a storage node: for how many seconds.
+ */
+store_waiting_s: number | null, };

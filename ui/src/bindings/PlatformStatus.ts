@@ -9,6 +9,11 @@ import type { VmView } from "./VmView";
  */
 export type PlatformStatus = { checked_at: number, health: Health, 
 /**
- * One plain sentence about `health`.
+ * A few words for the title: "Healthy" only when every node works and every rule holds
+ * ("Running, not yet protected" while backups are missing).
+ */
+headline: string, 
+/**
+ * Plain sentences about `health` and what is still missing.
  */
 summary: string, nodes: Array<NodeStatus>, vms: Array<VmView>, rules: Array<Rule>, };
