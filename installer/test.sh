@@ -3,7 +3,7 @@
 # the lab integration tests (real libvirtd, QEMU, GlusterFS, sshd in four namespaced nodes),
 # the front end's unit tests, the desktop app's end-to-end test (the real window under Xvfb, driven
 # through WebDriver, setting the bare lab up) and the installed .deb's smoke test.
-# Installs what is missing first. Run as root on Debian 12: sudo installer/test.sh
+# Installs what is missing first. Run as root on Debian 12: bash installer/test.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
