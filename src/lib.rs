@@ -8,6 +8,8 @@ pub mod files;
 pub mod hypervisor;
 pub mod inventory;
 pub mod lab;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod node;
 pub mod nodes;
 pub mod notify;

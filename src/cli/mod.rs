@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use twofold::logging;
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +23,14 @@ pub struct Cli {
     /// The inventory database (default: $TWOFOLD_DB or /var/lib/twofold/twofold.db).
     #[arg(long, global = true, value_name = "PATH")]
     db: Option<PathBuf>,
+    /// Log more on stderr: -v what Twofold does, -vv its details, -vvv everything
+    /// (RUST_LOG, e.g. RUST_LOG=twofold=debug, overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Where log lines go: stderr, or systemd's journal; auto picks the journal when systemd
+    /// runs Twofold as a service.
+    #[arg(long, global = true, value_enum, default_value_t = LogTo::Auto, value_name = "WHERE")]
+    log: LogTo,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,6 +50,13 @@ enum Command {
     Demo(demo::DemoArgs),
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogTo {
+    Auto,
+    Stderr,
+    Journald,
+}
+
 impl Cli {
     fn db(&self) -> PathBuf {
         self.db
@@ -51,6 +67,24 @@ impl Cli {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let output = match cli.log {
+        LogTo::Auto => logging::Output::Auto,
+        LogTo::Stderr => logging::Output::Stderr,
+        LogTo::Journald => logging::Output::Journald,
+    };
+    logging::init(output, logging::verbosity_filter(cli.verbose));
+    let name = match &cli.command {
+        Command::Lab(_) => "lab",
+        Command::Vm(_) => "vm",
+        Command::Setup(_) => "setup",
+        Command::Demo(_) => "demo",
+    };
+    tracing::info!(inventory = %cli.db().display(), "twofold {name}");
+    tracing::debug!(
+        version = env!("CARGO_PKG_VERSION"),
+        pid = std::process::id(),
+        "build"
+    );
     let result = match &cli.command {
         Command::Lab(c) => lab::run(&cli, c),
         Command::Vm(c) => vm::run(&cli, c),
