@@ -16,10 +16,11 @@ LAB_PKGS=(libvirt-daemon-system libvirt-clients libvirt-dev qemu-system-x86 qemu
   bridge-utils kmod psmisc procps libc6-dev gcc pkg-config fio)
 # Desktop shell (Tauri v2) build and its end-to-end test harness: the WebDriver of WebKitGTK, a
 # standalone tray (StatusNotifierItem host and watcher) to show the tray icon under Xvfb, and the
-# X tools that click it and take screenshots of the whole screen.
+# X tools that click it, close the window as a window manager would (python3 with libX11) and take
+# screenshots of the whole screen.
 DESKTOP_PKGS=(libwebkit2gtk-4.1-dev build-essential file libxdo-dev libssl-dev
   libayatana-appindicator3-dev librsvg2-dev xvfb dbus dbus-x11 webkit2gtk-driver
-  haskell-gtk-sni-tray-utils libglib2.0-bin xdotool x11-utils imagemagick)
+  haskell-gtk-sni-tray-utils libglib2.0-bin xdotool x11-utils imagemagick python3)
 
 missing=()
 for p in "${LAB_PKGS[@]}" "${DESKTOP_PKGS[@]}"; do

@@ -35,8 +35,23 @@ trap cleanup EXIT
 # Start from no lab at all: the wizard brings it up itself.
 "$TWOFOLD_E2E_CLI" lab down >/dev/null 2>&1
 
-# The app's inventory, saved wizard progress and SSH key: all throwaway.
+# The app's inventory, saved wizard progress and SSH key: all throwaway. So are its data folder
+# (its logs go to $XDG_DATA_HOME/twofold/logs) and the desktop's settings, in which the program
+# that opens folders (for the tray's "Open logs") notes the folder it was given.
 export TWOFOLD_DB="$TMP/twofold.db"
+export XDG_DATA_HOME="$TMP/data" XDG_CONFIG_HOME="$TMP/config" TWOFOLD_E2E_OPENED="$TMP/opened"
+mkdir -p "$XDG_DATA_HOME/applications" "$XDG_CONFIG_HOME"
+printf '#!/bin/sh\nprintf "%%s\\n" "$1" >"%s"\n' "$TWOFOLD_E2E_OPENED" >"$TMP/open-folder"
+chmod +x "$TMP/open-folder"
+cat >"$XDG_DATA_HOME/applications/twofold-e2e-folders.desktop" <<DESKTOP
+[Desktop Entry]
+Type=Application
+Name=Folders (end-to-end test)
+Exec=$TMP/open-folder %f
+MimeType=inode/directory;
+NoDisplay=true
+DESKTOP
+printf '[Default Applications]\ninode/directory=twofold-e2e-folders.desktop\n' >"$XDG_CONFIG_HOME/mimeapps.list"
 # Software GL only. Not WEBKIT_DISABLE_COMPOSITING_MODE or WEBKIT_DISABLE_DMABUF_RENDERER (which the
 # smoke test sets): with either, WebKitWebDriver's screenshot command never answers.
 export LIBGL_ALWAYS_SOFTWARE=1

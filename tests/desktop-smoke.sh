@@ -5,7 +5,8 @@
 # check that the page it rendered lists the seeded nodes and that its tray icon registered with the
 # tray, menu and all. The app reports what it rendered and exits by itself when
 # TWOFOLD_DESKTOP_SMOKE is set (src-tauri/src/smoke.rs); it exits 2 on its own after 60 s if the
-# page never reports. A screenshot is saved to artifacts/desktop-main.png. The package is removed
+# page never reports. The app's log file must appear in its data folder ($XDG_DATA_HOME/twofold/logs)
+# with its start line. A screenshot is saved to artifacts/desktop-main.png. The package is removed
 # again at the end unless it was installed before.
 #
 # Usage (root): bash tests/desktop-smoke.sh
@@ -80,6 +81,8 @@ export WEBKIT_DISABLE_COMPOSITING_MODE=1
 export WEBKIT_DISABLE_DMABUF_RENDERER=1
 export LIBGL_ALWAYS_SOFTWARE=1
 export TWOFOLD_DB="$DB" TWOFOLD_DESKTOP_SMOKE="$REPORT"
+# The app's data folder, where its log files go ($XDG_DATA_HOME/twofold/logs).
+export XDG_DATA_HOME="$TMP/data"
 # Keep the window up for a moment after the report so the screenshot shows it.
 # Long enough for the tray icon to register (several seconds after the window) and be read.
 export TWOFOLD_DESKTOP_SMOKE_LINGER_MS=20000
@@ -196,9 +199,17 @@ JS
 
 # ---- the tray ----------------------------------------------------------------------------------
 [ -s "$TMP/tray-menu.txt" ] || fail "the installed app registered no tray icon (or its menu could not be read)"
-for label in "Open dashboard" "Quit"; do
+for label in "Open dashboard" "Open logs" "Quit"; do
     grep -q "$label" "$TMP/tray-menu.txt" || fail "the tray menu has no '$label': $(cat "$TMP/tray-menu.txt")"
 done
 step "tray menu: $(grep -oE "'label': <'[^']+'>" "$TMP/tray-menu.txt" | sed -E "s/'label': <'([^']+)'>/\1/" | paste -sd '|')"
+
+# ---- the log --------------------------------------------------------------------------------------
+LOGS="$XDG_DATA_HOME/twofold/logs"
+LOG_FILE=$(ls "$LOGS"/twofold-desktop.*.log 2>/dev/null | head -1)
+[ -s "$LOG_FILE" ] || fail "the app wrote no log file in $LOGS"
+grep -q 'INFO .*Twofold desktop starting' "$LOG_FILE" \
+    || fail "the log file $LOG_FILE lacks the start line: $(head -c 2000 "$LOG_FILE")"
+step "log file: $LOG_FILE ($(wc -l <"$LOG_FILE") lines)"
 
 echo "1 passed, 0 failed"

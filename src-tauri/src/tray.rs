@@ -1,7 +1,11 @@
 //! The tray icon: its colour follows the platform's health (green healthy, amber degraded, red
 //! down, grey before anything is set up), its tooltip says why, and its menu lists every node's
-//! state, the four-rule scorecard, "Open dashboard" and "Quit". Each look of the platform
-//! ([`crate::status`]) redraws it.
+//! state, the four-rule scorecard, "Open dashboard", "Open logs" and "Quit" (what they do:
+//! [`crate::lifecycle`]). Each look of the platform ([`crate::status`]) redraws it, changing the
+//! lines' text in place while their number stays, so the menu keeps its items (and a menu held
+//! open keeps working).
+
+use std::sync::Mutex;
 
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
@@ -11,8 +15,16 @@ use twofold::rules::RuleState;
 use twofold::status::{Health, NodeState, PlatformStatus};
 
 use crate::error::UiError;
+use crate::lifecycle;
 
 const TRAY_ID: &str = "twofold";
+
+/// The menu's information lines as shown, to change their text in place.
+struct Lines {
+    items: Vec<MenuItem<Wry>>,
+    /// The line count and node count the menu was built for: its layout.
+    shape: (usize, usize),
+}
 
 pub fn install(app: &App) -> tauri::Result<()> {
     let menu = menu_of(app.handle(), None)?;
@@ -20,8 +32,9 @@ pub fn install(app: &App) -> tauri::Result<()> {
         .tooltip("Twofold: looking at the platform…")
         .menu(&menu)
         .on_menu_event(|app, event| match event.id.as_ref() {
-            "open" => show_main_window(app),
-            "quit" => app.exit(0),
+            "open" => lifecycle::show_main_window(app),
+            "logs" => lifecycle::open_logs(app),
+            "quit" => lifecycle::request_quit(app),
             _ => {}
         });
     if let Some(icon) = badged(app.handle(), None) {
@@ -39,6 +52,19 @@ pub fn show(app: &AppHandle, s: &PlatformStatus) {
     let _ = tray.set_tooltip(Some(format!("Twofold: {}. {}", s.headline, s.summary)));
     if let Some(icon) = badged(app, Some(s.health)) {
         let _ = tray.set_icon(Some(icon));
+    }
+    let lines = menu_lines(Some(s));
+    let shape = (lines.len(), s.nodes.len());
+    if let Some(state) = app.try_state::<Mutex<Lines>>() {
+        let shown = state.lock().unwrap_or_else(|p| p.into_inner());
+        if shown.shape == shape {
+            for (item, line) in shown.items.iter().zip(&lines) {
+                if item.text().ok().as_deref() != Some(line.as_str()) {
+                    let _ = item.set_text(line);
+                }
+            }
+            return;
+        }
     }
     if let Ok(menu) = menu_of(app, Some(s)) {
         let _ = tray.set_menu(Some(menu));
@@ -104,17 +130,24 @@ fn menu_of(app: &AppHandle, s: Option<&PlatformStatus>) -> tauri::Result<Menu<Wr
     let lines = menu_lines(s);
     let menu = Menu::new(app)?;
     let nodes = s.map_or(0, |s| s.nodes.len());
+    let mut items = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
         // Information, not actions: shown greyed.
-        menu.append(&MenuItem::with_id(
-            app,
-            format!("info-{i}"),
-            line,
-            false,
-            None::<&str>,
-        )?)?;
+        let item = MenuItem::with_id(app, format!("info-{i}"), line, false, None::<&str>)?;
+        menu.append(&item)?;
+        items.push(item);
         if i == 0 || i == nodes {
             menu.append(&PredefinedMenuItem::separator(app)?)?;
+        }
+    }
+    let shown = Lines {
+        items,
+        shape: (lines.len(), nodes),
+    };
+    match app.try_state::<Mutex<Lines>>() {
+        Some(state) => *state.lock().unwrap_or_else(|p| p.into_inner()) = shown,
+        None => {
+            app.manage(Mutex::new(shown));
         }
     }
     menu.append(&PredefinedMenuItem::separator(app)?)?;
@@ -125,6 +158,18 @@ fn menu_of(app: &AppHandle, s: Option<&PlatformStatus>) -> tauri::Result<Menu<Wr
         true,
         None::<&str>,
     )?)?;
+    let logs = app
+        .try_state::<lifecycle::Lifecycle>()
+        .is_some_and(|l| l.log_dir().is_some());
+    if logs {
+        menu.append(&MenuItem::with_id(
+            app,
+            "logs",
+            "Open logs",
+            true,
+            None::<&str>,
+        )?)?;
+    }
     menu.append(&MenuItem::with_id(
         app,
         "quit",
@@ -167,15 +212,6 @@ fn paint_badge(rgba: &mut [u8], w: u32, h: u32, colour: [u8; 3]) {
                 p.copy_from_slice(&px);
             }
         }
-    }
-}
-
-fn show_main_window(app: &AppHandle) {
-    if let Some(window) = app.get_webview_window("main") {
-        // Best effort: a window manager may refuse focus, which is harmless.
-        let _ = window.unminimize();
-        let _ = window.show();
-        let _ = window.set_focus();
     }
 }
 

@@ -160,6 +160,21 @@ pub struct WizardRuns {
     verify: Mutex<Option<VerifyReport>>,
 }
 
+impl WizardRuns {
+    /// Whether a setup is being applied now.
+    pub fn applying(&self) -> bool {
+        lock(&self.apply).is_some()
+    }
+
+    /// Ask the apply in progress to stop before its next step; false when none runs.
+    pub fn cancel_apply(&self) -> bool {
+        lock(&self.apply)
+            .as_ref()
+            .map(ApplyCancel::cancel)
+            .is_some()
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -1,14 +1,16 @@
 // End-to-end: the real desktop app (under Xvfb, driven by tauri-driver + WebKitWebDriver) walks
 // the setup wizard from the built-in lab's bare machines to a verified platform. Bad input first,
 // while the machines are still bare: each must show its error and change nothing on the nodes.
-// Then a machine's identity changes under the wizard, the app is closed in the middle of the
-// setup and opened again, and the platform is verified. The whole walk uses the keyboard alone:
-// Tab to reach a control, Enter or Space to use it, typing into fields.
+// Then a machine's identity changes under the wizard; in the middle of the setup the window is
+// closed (the app goes on in the tray) and opened again from the tray, the tray's Quit asks first
+// and, confirmed, stops the setup; the app is opened again, resumes, and the platform is verified.
+// The whole walk uses the keyboard alone: Tab to reach a control, Enter or Space to use it, typing
+// into fields. The tray is used as a tray host would (its menu read and clicked over D-Bus).
 // Run by tests/desktop-e2e.sh, which starts tauri-driver and a tray host, and cleans up.
 
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 
 import { Builder, By, Key, until } from "selenium-webdriver";
@@ -16,6 +18,10 @@ import { Builder, By, Key, until } from "selenium-webdriver";
 const APP = process.env.TWOFOLD_E2E_APP;
 const TWOFOLD = process.env.TWOFOLD_E2E_CLI;
 const SHOTS = process.env.TWOFOLD_E2E_SHOTS ?? "artifacts/screenshots";
+// Where the app writes its log files ($XDG_DATA_HOME/twofold/logs) and where the test's folder
+// opener (a desktop entry, tests/desktop-e2e.sh) notes what it was asked to open.
+const LOG_DIR = process.env.XDG_DATA_HOME ? `${process.env.XDG_DATA_HOME}/twofold/logs` : null;
+const OPENED = process.env.TWOFOLD_E2E_OPENED;
 assert.ok(APP && TWOFOLD, "TWOFOLD_E2E_APP and TWOFOLD_E2E_CLI must be set (tests/desktop-e2e.sh sets them)");
 mkdirSync(SHOTS, { recursive: true });
 
@@ -120,6 +126,109 @@ function changeHostKey(node) {
     "kill -HUP $(cat /run/sshd.pid)",
   ].join("\n");
   execFileSync(TWOFOLD, ["lab", "exec", node, "--", "sh", "-c", script], { encoding: "utf8" });
+}
+
+/** In `gdbus introspect --recurse` output, the path of the object with a StatusNotifierItem. */
+function trayItemPath(tree) {
+  let path = null;
+  for (const line of tree.split("\n")) {
+    const node = line.match(/^\s*node (\/\S*)/);
+    if (node) path = node[1];
+    if (path && /interface org\.kde\.StatusNotifierItem \{/.test(line)) return path;
+  }
+  return null;
+}
+
+/** `gdbus call` on the test's D-Bus session; the printed GVariant text. */
+function gdbus(dest, path, method, ...args) {
+  return execFileSync("gdbus", ["call", "--session", "--dest", dest, "--object-path", path, "--method", method, ...args], { encoding: "utf8" });
+}
+
+/** The app's tray item as the tray host sees it: its bus name, object and menu, or null. */
+function trayItem() {
+  try {
+    return readTrayItem();
+  } catch {
+    return null; // listed a moment longer than its app lived
+  }
+}
+
+function readTrayItem() {
+  const items = gdbus("org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher", "org.freedesktop.DBus.Properties.Get", "org.kde.StatusNotifierWatcher", "RegisteredStatusNotifierItems");
+  const bus = items.match(/'([^'/]+)/)?.[1];
+  if (!bus) return null;
+  // The watcher lists the item's bus name; the object is wherever the app put it.
+  const tree = execFileSync("gdbus", ["introspect", "--session", "--dest", bus, "--object-path", "/", "--recurse"], { encoding: "utf8" });
+  const path = trayItemPath(tree);
+  if (!path) return null;
+  const menu = gdbus(bus, path, "org.freedesktop.DBus.Properties.Get", "org.kde.StatusNotifierItem", "Menu").match(/objectpath '([^']+)'/)?.[1];
+  return { bus, path, menu };
+}
+
+/** The tray menu's layout (com.canonical.dbusmenu), as the tray host reads it. */
+function trayMenu(item) {
+  return gdbus(item.bus, item.menu, "com.canonical.dbusmenu.GetLayout", "--", "0", "-1", "[]");
+}
+
+/** Click a tray menu item by its label, as the tray host does when the user picks it. */
+function clickTray(label) {
+  const item = trayItem();
+  assert.ok(item?.menu, "the app has a tray item with a menu");
+  const layout = trayMenu(item);
+  const id = layout.match(new RegExp(`\\((\\d+), \\{[^}]*'label': <'${label}'>`))?.[1];
+  assert.ok(id, `no '${label}' in the tray menu: ${layout}`);
+  gdbus(item.bus, item.menu, "com.canonical.dbusmenu.Event", "--", id, "clicked", "<0>", "0");
+}
+
+/** The pid of the process that owns the tray item (the app). */
+function appPid() {
+  const item = trayItem();
+  assert.ok(item, "the app has a tray item");
+  const out = gdbus("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.GetConnectionUnixProcessID", item.bus);
+  return Number(out.match(/(\d+)/)[1]);
+}
+
+/** Running, not ended (a child not yet reaped is a zombie: ended). */
+function running(pid) {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the app's window is on the screen (mapped), read from the X server. */
+function windowShown() {
+  return spawnSync("xdotool", ["search", "--onlyvisible", "--name", "^Twofold$"]).status === 0;
+}
+
+/** Close the window as a window manager does for its close button (WM_DELETE_WINDOW). */
+function closeWindow() {
+  const ids = execFileSync("xdotool", ["search", "--onlyvisible", "--name", "^Twofold$"], { encoding: "utf8" }).trim().split("\n");
+  for (const id of ids) execFileSync("python3", ["tests/close-window.py", id]);
+}
+
+async function waitFor(what, cond, timeoutMs) {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.fail(`${what} (waited ${timeoutMs} ms)`);
+}
+
+/** The window closes to the tray: the app and its tray item stay, "Open dashboard" brings it back. */
+async function closeToTrayAndBack() {
+  const pid = appPid();
+  closeWindow();
+  await waitFor("the closed window is hidden", () => !windowShown(), 10_000);
+  // Still there a while later: the process, its tray item and its menu.
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.ok(running(pid), "closing the window ended the app");
+  assert.equal(appPid(), pid, "the same app still has its tray item");
+  clickTray("Open dashboard");
+  await waitFor("'Open dashboard' shows the window again", () => windowShown(), 10_000);
+  return pid;
 }
 
 before(openApp);
@@ -235,7 +344,7 @@ test("a machine whose identity changed is refused, shown, and trusted again only
   await step("preflight");
 });
 
-test("the wizard sets the bare lab up, survives being closed half-way, and verifies it", { timeout: 1_200_000 }, async () => {
+test("the wizard sets the bare lab up, goes on in the tray, asks before quitting, resumes, and verifies it", { timeout: 1_200_000 }, async () => {
   // The checks run by themselves on entering the step.
   await visible("preflight-summary", 240_000);
   const sizing = await visible("sizing");
@@ -258,8 +367,30 @@ test("the wizard sets the bare lab up, survives being closed half-way, and verif
   const finished = async () => (await driver.findElements(By.css('[data-testid^="step-state-"][data-state="done"], [data-testid^="step-state-"][data-state="already_done"]'))).length;
   await driver.wait(async () => (await finished()) >= 6, 300_000, "six setup steps finish");
   await screenshot("apply-running");
+  // Closing the window leaves the setup running, in the tray; the tray brings the window back.
+  const pid = await closeToTrayAndBack();
+  await visible("apply-log", 10_000);
+  assert.equal((await driver.findElements(byTestId("apply-outcome"))).length, 0, "the setup went on while the window was closed");
+
+  // The tray's Quit asks first while the setup runs; keeping on changes nothing.
+  clickTray("Quit Twofold");
+  const ask = await visible("quit-dialog", 10_000);
+  assert.match(await (await find("quit-dialog-message")).getText(), /stops.*resume/is);
+  await screenshot("apply-quit-asked");
+  assert.ok(running(pid), "Quit ended the app without asking");
+  await press("quit-dialog-stay");
+  await driver.wait(async () => !(await ask.isDisplayed()), 5_000, "the question closes");
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.ok(running(pid), "keeping on ended the app");
+
+  // Asked again and confirmed: the setup stops after its step in progress, then the app ends.
+  clickTray("Quit Twofold");
+  await visible("quit-dialog", 10_000);
   const doneBefore = await finished();
-  await driver.quit();
+  await press("quit-dialog-quit");
+  await waitFor("the app ends once its setup has stopped", () => !running(pid), 600_000);
+  // The session's app is gone: end the session without waiting on it.
+  await Promise.race([driver.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000))]);
   driver = null;
 
   // Opened again: straight back to the setup, which resumes and skips what is done.
@@ -314,42 +445,19 @@ test("the wizard sets the bare lab up, survives being closed half-way, and verif
   await screenshot("dashboard", "dashboard");
 });
 
-/** In `gdbus introspect --recurse` output, the path of the object with a StatusNotifierItem. */
-function trayItemPath(tree) {
-  let path = null;
-  for (const line of tree.split("\n")) {
-    const node = line.match(/^\s*node (\/\S*)/);
-    if (node) path = node[1];
-    if (path && /interface org\.kde\.StatusNotifierItem \{/.test(line)) return path;
-  }
-  return null;
-}
-
-/** `gdbus call` on the test's D-Bus session; the printed GVariant text. */
-function gdbus(dest, path, method, ...args) {
-  return execFileSync("gdbus", ["call", "--session", "--dest", dest, "--object-path", path, "--method", method, ...args], { encoding: "utf8" });
-}
-
 test("the tray shows the platform's state and its menu lists every node and the four rules", { timeout: 120_000 }, async () => {
-  // The app registered its icon with the tray's StatusNotifierWatcher.
-  const items = gdbus("org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher", "org.freedesktop.DBus.Properties.Get", "org.kde.StatusNotifierWatcher", "RegisteredStatusNotifierItems");
-  const bus = items.match(/'([^'/]+)/)?.[1];
-  assert.ok(bus, `no tray item registered: ${items}`);
-  // The watcher lists the item's bus name; the object is wherever the app put it.
-  const tree = execFileSync("gdbus", ["introspect", "--session", "--dest", bus, "--object-path", "/", "--recurse"], { encoding: "utf8" });
-  const path = trayItemPath(tree);
-  assert.ok(path, `${bus} has no org.kde.StatusNotifierItem object`);
-
-  // Its menu, as the tray reads it (com.canonical.dbusmenu), once a look at the platform has
-  // filled it: every node up and the rules.
-  const menuPath = gdbus(bus, path, "org.freedesktop.DBus.Properties.Get", "org.kde.StatusNotifierItem", "Menu").match(/objectpath '([^']+)'/)?.[1];
-  assert.ok(menuPath, "the tray item has a menu");
+  // The app registered its icon with the tray's StatusNotifierWatcher; its menu, as the tray
+  // reads it (com.canonical.dbusmenu), once a look at the platform has filled it: every node up
+  // and the rules.
+  const item = trayItem();
+  assert.ok(item, "no tray item registered");
+  assert.ok(item.menu, "the tray item has a menu");
   let layout = "";
   await driver.wait(async () => {
-    layout = gdbus(bus, menuPath, "com.canonical.dbusmenu.GetLayout", "--", "0", "-1", "[]");
+    layout = trayMenu(item);
     return ["host1", "host2", "stor1", "stor2"].every((n) => new RegExp(`${n}[^']*up`).test(layout));
   }, 30_000, "the tray menu shows the four nodes up");
-  for (const words of [/Two hosts/, /Shared storage/, /backups/, /offsite/, /Open dashboard/, /Quit/]) assert.match(layout, words);
+  for (const words of [/Two hosts/, /Shared storage/, /backups/, /offsite/, /Open dashboard/, /Open logs/, /Quit/]) assert.match(layout, words);
 
   // Open it as a person would (right click on the icon, at the tray's end) and photograph it.
   const bar = execFileSync("xdotool", ["search", "--class", "gtk-sni-tray-standalone"], { encoding: "utf8" }).trim().split("\n").pop();
@@ -362,4 +470,31 @@ test("the tray shows the platform's state and its menu lists every node and the 
   await new Promise((r) => setTimeout(r, 1500));
   execFileSync("import", ["-window", "root", `${SHOTS}/tray-menu.png`]);
   execFileSync("xdotool", ["key", "Escape"]);
+});
+
+test("the dashboard closes to the tray, the app's logs are in their folder, and Quit ends it", { timeout: 120_000 }, async () => {
+  const pid = await closeToTrayAndBack();
+  await visible("health", 10_000);
+
+  // The log file, where the README says, with what the app did.
+  assert.ok(LOG_DIR, "XDG_DATA_HOME is set (tests/desktop-e2e.sh sets it)");
+  // One file a day: two when the run crossed midnight (UTC).
+  const files = readdirSync(LOG_DIR).filter((f) => /^twofold-desktop\.\d{4}-\d\d-\d\d\.log$/.test(f)).sort();
+  assert.ok(files.length >= 1 && files.length <= 2, `the app's log files in ${LOG_DIR}: ${files}`);
+  const log = files.map((f) => readFileSync(`${LOG_DIR}/${f}`, "utf8")).join("");
+  for (const line of [/INFO .*Twofold desktop starting/, /window closed: Twofold goes on in the tray/, /quit asked during a setup/, /quit confirmed during a setup/]) {
+    assert.match(log, line, `the log has ${line}`);
+  }
+
+  // "Open logs": the desktop's folder opener is asked to open the log folder.
+  assert.ok(OPENED, "TWOFOLD_E2E_OPENED is set (tests/desktop-e2e.sh sets it)");
+  clickTray("Open logs");
+  await waitFor("the folder opener gets the log folder", () => existsSync(OPENED) && readFileSync(OPENED, "utf8").trim() === LOG_DIR, 10_000);
+
+  // Quit with no setup running: at once, tray item and all.
+  clickTray("Quit Twofold");
+  await waitFor("Quit ends the app", () => !running(pid), 20_000);
+  await waitFor("the tray item is gone with the app", () => trayItem() === null, 10_000);
+  await Promise.race([driver.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000))]);
+  driver = null;
 });

@@ -17,6 +17,7 @@ import { startWizard } from "./wizard/wizard";
 import { fetchLive, renderLive } from "./dashboard/render-live";
 import type { History, PlatformStatus } from "./dashboard/types";
 import { listen } from "@tauri-apps/api/event";
+import { listenForQuit } from "./quit";
 
 const REFRESH_MS = 5000;
 
@@ -86,6 +87,7 @@ function showDashboard(): void {
 }
 
 async function boot(): Promise<void> {
+  listenForQuit();
   const [saved, nodes] = await Promise.all([settle(() => tauriApi.load()), fetchNodes()]);
   const entry = chooseView(saved, nodes);
   byId("boot").hidden = true;
