@@ -2,7 +2,8 @@
 # End-to-end test of the desktop app: the real app under Xvfb with a D-Bus session, driven by
 # tauri-driver + WebKitWebDriver, walks the setup wizard against the built-in lab (bare nodes).
 # The tests are ui/e2e/*.e2e.mjs (Node's test runner, selenium-webdriver). Screenshots of every
-# step go to artifacts/screenshots/. Leaves no app, driver, X server or lab behind.
+# step go to artifacts/screenshots/, the app's log files to artifacts/desktop-e2e-logs/. Leaves no
+# app, driver, X server or lab behind.
 #
 # Usage (root): bash tests/desktop-e2e.sh
 
@@ -27,6 +28,9 @@ rm -rf "$TWOFOLD_E2E_SHOTS"; mkdir -p "$TWOFOLD_E2E_SHOTS"
 
 TMP=$(mktemp -d -t twofold-e2e.XXXXXX)
 cleanup() {
+    # The app's own log, kept with the screenshots.
+    [ -d "$TMP/data/twofold/logs" ] && rm -rf "$ROOT/artifacts/desktop-e2e-logs" \
+        && cp -r "$TMP/data/twofold/logs" "$ROOT/artifacts/desktop-e2e-logs"
     pkill -f "$TWOFOLD_E2E_APP" 2>/dev/null
     "$TWOFOLD_E2E_CLI" lab down >/dev/null 2>&1
     rm -rf "$TMP"

@@ -208,6 +208,12 @@ function closeWindow() {
   for (const id of ids) execFileSync("python3", ["tests/close-window.py", id]);
 }
 
+/** Every thread's stack of a process that should have ended, for the test's artifacts. */
+function dumpThreads(pid, name) {
+  const out = spawnSync("gdb", ["-p", String(pid), "-batch", "-ex", "thread apply all bt"], { encoding: "utf8", timeout: 60_000 });
+  writeFileSync(`${SHOTS}/../${name}-threads.txt`, `${out.stdout ?? ""}\n${out.stderr ?? ""}`);
+}
+
 async function waitFor(what, cond, timeoutMs) {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
@@ -388,7 +394,10 @@ test("the wizard sets the bare lab up, goes on in the tray, asks before quitting
   await visible("quit-dialog", 10_000);
   const doneBefore = await finished();
   await press("quit-dialog-quit");
-  await waitFor("the app ends once its setup has stopped", () => !running(pid), 600_000);
+  await waitFor("the app ends once its setup has stopped", () => !running(pid), 600_000).catch((e) => {
+    dumpThreads(pid, "quit-during-setup");
+    throw e;
+  });
   // The session's app is gone: end the session without waiting on it.
   await Promise.race([driver.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000))]);
   driver = null;
@@ -493,7 +502,10 @@ test("the dashboard closes to the tray, the app's logs are in their folder, and 
 
   // Quit with no setup running: at once, tray item and all.
   clickTray("Quit Twofold");
-  await waitFor("Quit ends the app", () => !running(pid), 20_000);
+  await waitFor("Quit ends the app", () => !running(pid), 20_000).catch((e) => {
+    dumpThreads(pid, "quit");
+    throw e;
+  });
   await waitFor("the tray item is gone with the app", () => trayItem() === null, 10_000);
   await Promise.race([driver.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000))]);
   driver = null;
