@@ -185,7 +185,11 @@ function appPid() {
   const item = trayItem();
   assert.ok(item, "the app has a tray item");
   const out = gdbus("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.GetConnectionUnixProcessID", item.bus);
-  return Number(out.match(/(\d+)/)[1]);
+  // "(uint32 1234,)"
+  const pid = Number(out.match(/uint32 (\d+)/)?.[1]);
+  assert.ok(pid > 1, `no pid in ${out}`);
+  assert.match(readFileSync(`/proc/${pid}/cmdline`, "utf8"), /twofold-desktop/, `process ${pid} is the app`);
+  return pid;
 }
 
 /** Running, not ended (a child not yet reaped is a zombie: ended). */
