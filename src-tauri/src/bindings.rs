@@ -141,6 +141,7 @@ mod tests {
             command!(cfg, answer_async, crate::wizard::lab_try, [(channel on_progress: twofold::progress::ProgressEvent)]),
             command!(cfg, answer_sync, crate::smoke::smoke_enabled, [(state crate::smoke::Smoke)]),
             command!(cfg, answer_sync, crate::smoke::smoke_report, [(app), (state crate::smoke::Smoke), (report: crate::smoke::SmokeReport)]),
+            command!(cfg, answer_async, crate::lifecycle::quit_app, [(app), (state crate::wizard::WizardRuns)]),
         ];
         assert_eq!(
             commands.iter().map(|c| c.0.clone()).collect::<Vec<_>>(),

@@ -3,9 +3,9 @@
 // (src-tauri/src/lifecycle.rs); this dialog says what quitting means and lets the user keep going
 // (the default) or stop the setup and quit, which `quit_app` does after the step in progress.
 
-import { invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
 
+import { command } from "./command";
 import { el } from "./wizard/render-common";
 
 export const QUIT_TITLE = "Quit Twofold during the setup?";
@@ -30,7 +30,7 @@ function build(): HTMLDialogElement {
       b.disabled = true;
     }
     status.textContent = "Stopping the setup after the step in progress, then quitting…";
-    invoke("quit_app").catch((err: unknown) => {
+    command("quit_app").catch((err: unknown) => {
       status.textContent = `Could not quit: ${String((err as { message?: string })?.message ?? err)}`;
       for (const b of [stay, quit]) {
         b.disabled = false;

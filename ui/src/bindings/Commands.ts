@@ -39,4 +39,5 @@ export type Commands = {
   lab_try: { args: { onProgress: Channel<ProgressEvent> }; answer: LabMachines };
   smoke_enabled: { args: {}; answer: boolean };
   smoke_report: { args: { report: SmokeReport }; answer: null };
+  quit_app: { args: {}; answer: null };
 };
