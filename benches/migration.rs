@@ -56,8 +56,10 @@ fn main() {
         let _ = lab.down(&NoProgress);
     }
     if result.is_err() {
-        std::process::exit(1);
+        // Ends the engine's threads in order first (see `twofold::shutdown`).
+        twofold::shutdown::exit(1);
     }
+    twofold::shutdown::shutdown();
 }
 
 fn run(lab: &Lab, db: &std::path::Path, rounds: usize) {

@@ -18,8 +18,10 @@ pub mod progress;
 pub mod provision;
 pub mod rules;
 pub mod shell;
+pub mod shutdown;
 pub mod status;
 pub mod storage;
 pub mod vm;
+pub mod xml;
 
 pub use error::{Error, Result};

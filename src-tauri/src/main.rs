@@ -11,6 +11,7 @@ mod bindings;
 mod commands;
 mod error;
 mod lifecycle;
+mod shutdown;
 mod smoke;
 mod status;
 mod tray;
@@ -24,6 +25,7 @@ fn main() {
     smoke.arm_safety_timeout();
 
     let result = tauri::Builder::default()
+        .plugin(shutdown::plugin())
         .manage(smoke)
         .manage(commands::Db::default())
         .manage(wizard::WizardRuns::default())
@@ -65,7 +67,7 @@ fn main() {
     if let Err(e) = result {
         tracing::error!("cannot start the window: {e}");
         eprintln!("twofold-desktop: cannot start the window: {e}");
-        std::process::exit(1);
+        twofold::shutdown::exit(1);
     }
 }
 

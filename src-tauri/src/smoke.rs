@@ -59,7 +59,7 @@ impl Smoke {
                 "twofold-desktop: smoke test: no report from the window after {}s; giving up",
                 SAFETY_TIMEOUT.as_secs()
             );
-            std::process::exit(2);
+            twofold::shutdown::exit(2);
         });
     }
 }

@@ -5,6 +5,7 @@ mod demo;
 mod lab;
 mod progress;
 mod setup;
+mod status;
 mod vm;
 
 use std::path::PathBuf;
@@ -46,6 +47,8 @@ enum Command {
     /// Set the platform up on its four machines: plan, apply, verify.
     #[command(subcommand)]
     Setup(setup::SetupCmd),
+    /// One look at the platform: every node's state, the VMs, the overall health.
+    Status(status::StatusArgs),
     /// Bring the lab up, boot the demo guest and migrate it back and forth, proving it lost nothing.
     Demo(demo::DemoArgs),
 }
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
         Command::Lab(c) => lab::run(&cli, c),
         Command::Vm(c) => vm::run(&cli, c),
         Command::Setup(c) => setup::run(&cli, c),
+        Command::Status(a) => status::run(&cli, a),
         Command::Demo(a) => demo::run(&cli, a),
     };
     match result {

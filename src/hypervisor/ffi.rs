@@ -6,6 +6,8 @@
 //!
 //! - domain lifecycle events ([`register_lifecycle`]): `virt` 0.5 has no event registration;
 //! - aborting a job ([`abort_job`]): not wrapped;
+//! - waking the event loop ([`wake_event_loop`]): `virt`'s timeout wrapper frees the wrong
+//!   pointer when registration fails and lets a panic unwind into C;
 //! - job statistics ([`job_stats`]): `virt`'s `Domain::job_stats` builds a `Vec` from the array
 //!   libvirt allocated, which is undefined behaviour when libvirt returns no job (a null array,
 //!   exactly what polling sees before a migration starts and after it ends) and panics on an
@@ -21,7 +23,7 @@ use virt::domain::Domain;
 use virt::error::Error as VirtError;
 use virt_sys as sys;
 
-use super::events::{LifecycleEvent, LifecycleKind};
+use super::lifecycle::{LifecycleEvent, LifecycleKind};
 
 /// Where lifecycle events of one subscription go. Called on the libvirt event thread.
 pub(crate) type LifecycleSink = Box<dyn Fn(LifecycleEvent) + Send + 'static>;
@@ -154,6 +156,27 @@ impl Drop for LifecycleRegistration {
                 VirtError::last_error().message()
             );
         }
+    }
+}
+
+unsafe extern "C" fn wake_once(timer: c_int, _opaque: *mut c_void) {
+    // SAFETY: `timer` is this timeout's own id; libvirt allows removing a timeout from its own
+    // callback (it is freed at the end of the loop iteration).
+    unsafe { sys::virEventRemoveTimeout(timer) };
+}
+
+/// Make the default event loop run one iteration now: a timeout due at once, which removes
+/// itself when it fires. Adding it interrupts a loop waiting in `poll`.
+///
+/// Wraps <https://libvirt.org/html/libvirt-libvirt-event.html#virEventAddTimeout> (and
+/// <https://libvirt.org/html/libvirt-libvirt-event.html#virEventRemoveTimeout> in the callback).
+pub(crate) fn wake_event_loop() -> Result<(), VirtError> {
+    // SAFETY: the callback touches no state (null opaque, no free callback needed).
+    let id = unsafe { sys::virEventAddTimeout(0, Some(wake_once), ptr::null_mut(), None) };
+    if id < 0 {
+        Err(VirtError::last_error())
+    } else {
+        Ok(())
     }
 }
 

@@ -6,7 +6,8 @@
 //! seconds to answer, a dead one much longer). Every such function is named `*_blocking` and must
 //! never run on a tokio worker thread: async callers use `tokio::task::spawn_blocking` (as
 //! [`crate::vm`]'s async functions do) or a thread of their own. Events arrive on the dedicated
-//! `libvirt-events` thread (see [`ensure_event_loop`]).
+//! `libvirt-events` thread (see [`ensure_event_loop`]); a process ends it with
+//! [`shutdown_blocking`] before it exits.
 //!
 //! The safe `virt` crate does most of the work; `ffi` holds the few raw `virt-sys` calls and is
 //! the only module allowed `unsafe`.
@@ -14,6 +15,7 @@
 mod events;
 #[allow(unsafe_code)]
 mod ffi;
+mod lifecycle;
 mod migrate;
 mod storage;
 
@@ -24,11 +26,13 @@ use virt::error::{ErrorDomain, ErrorNumber};
 
 use crate::error::{Error, Result};
 
-pub use events::{ensure_event_loop, LifecycleEvent, LifecycleKind, LifecycleSubscription};
+pub use events::{ensure_event_loop, shutdown_blocking, LifecycleSubscription, ShutdownReport};
+pub use lifecycle::{LifecycleEvent, LifecycleKind};
 pub use migrate::{migration_uri, MigrationCancel, MigrationStats, StatsSource};
 pub use storage::PoolInfo;
 
-use crate::vm::xml::xml_escape;
+use crate::xml::xml_escape;
+use events::LiveConn;
 
 /// How to reach one virtualization host's libvirt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +126,8 @@ pub struct DomainInfo {
 pub struct HostConn {
     host: String,
     conn: Connect,
+    // Declared after `conn`, so it is dropped after the connection is closed.
+    _live: LiveConn,
 }
 
 impl std::fmt::Debug for HostConn {
@@ -145,6 +151,8 @@ impl HostConn {
     /// <https://libvirt.org/html/libvirt-libvirt-host.html#virConnectSetKeepAlive>.
     pub fn open_blocking(target: &HostTarget) -> Result<HostConn> {
         ensure_event_loop()?;
+        // Counted while it opens too: shutdown must not stop the loop under an open in progress.
+        let live = LiveConn::acquire(&target.name)?;
         let conn = Connect::open(Some(&target.uri)).map_err(|e| Error::HostUnreachable {
             host: target.name.clone(),
             detail: e.message().to_string(),
@@ -159,6 +167,7 @@ impl HostConn {
         Ok(HostConn {
             host: target.name.clone(),
             conn,
+            _live: live,
         })
     }
 

@@ -38,6 +38,41 @@ fn start_service(unit: &str, direct: &str) -> String {
     format!("if [ -d /run/systemd/system ]; then systemctl enable --now {unit}; else {direct}; fi")
 }
 
+/// Shell that succeeds when the pid file `pid_file` names a live process called `name`: the
+/// daemon runs. A daemon killed with SIGKILL leaves its pid file (and its sockets) behind, so
+/// neither file alone says anything.
+fn daemon_alive(name: &str, pid_file: &str) -> String {
+    format!(
+        "{{ p=$(cat {pid_file} 2>/dev/null); [ -n \"$p\" ] && [ \"$(cat /proc/$p/comm 2>/dev/null)\" = {name} ] && \
+         ! grep -q '^State:[[:space:]]*Z' /proc/$p/status 2>/dev/null; }}"
+    )
+}
+
+/// Shell that starts a daemon directly (no systemd) unless it runs: when its pid file names no
+/// live process, what a dead one left (pid file, sockets) is removed first, then `start` runs.
+/// A daemon that runs but does not answer is left alone: the step's wait then reports it.
+fn start_daemon(name: &str, pid_file: &str, sockets: &[&str], start: &str) -> String {
+    format!(
+        "if {alive}; then :; else rm -f {pid_file} {sockets} && {start}; fi",
+        alive = daemon_alive(name, pid_file),
+        sockets = sockets.join(" "),
+    )
+}
+
+/// Shell that stops a daemon (no systemd) if it runs, and waits (up to 10 s) until it is gone.
+fn stop_daemon(name: &str, pid_file: &str) -> String {
+    format!(
+        "if {alive}; then kill \"$p\" && for i in $(seq 100); do {alive} || break; sleep 0.1; done; ! {alive}; fi",
+        alive = daemon_alive(name, pid_file),
+    )
+}
+
+/// Shell that succeeds when libvirt's daemons answer on their sockets: libvirtd through virsh,
+/// virtlogd and virtlockd through their admin sockets.
+const LIBVIRT_ANSWERS: &str = "virsh -c qemu:///system version >/dev/null 2>&1 && \
+     virt-admin -c virtlogd:///system srv-list >/dev/null 2>&1 && \
+     virt-admin -c virtlockd:///system srv-list >/dev/null 2>&1";
+
 /// Shell that waits (up to 20 s) until `test` succeeds, and fails if it never does: daemons
 /// answer a moment after they start.
 fn wait_until(test: &str) -> String {
@@ -214,7 +249,15 @@ pub fn build_plan(list: &NodeList, input: &SetupInput) -> Result<Plan> {
             check: "gluster --mode=script pool list >/dev/null 2>&1".into(),
             apply: format!(
                 "{} && {}",
-                start_service("glusterd", "glusterd -p /run/glusterd.pid"),
+                start_service(
+                    "glusterd",
+                    &start_daemon(
+                        "glusterd",
+                        "/run/glusterd.pid",
+                        &["/run/glusterd.socket"],
+                        "glusterd -p /run/glusterd.pid"
+                    )
+                ),
                 wait_until("gluster --mode=script pool list >/dev/null 2>&1")
             ),
             stdin: None,
@@ -335,16 +378,38 @@ pub fn build_plan(list: &NodeList, input: &SetupInput) -> Result<Plan> {
             title: format!("Start libvirt on {}", h.name),
             why: "libvirtd runs the VMs; virtlogd keeps their logs; virtlockd holds their disk leases.".into(),
             changes: vec!["starts virtlogd, virtlockd and libvirtd (enabled at boot where systemd runs)".into()],
-            check: "virsh -c qemu:///system version >/dev/null 2>&1 && test -S /run/libvirt/virtlockd-sock".into(),
+            check: LIBVIRT_ANSWERS.into(),
             apply: format!(
                 "{} && {}",
                 start_service(
                     "virtlogd virtlockd libvirtd",
-                    "{ test -S /run/libvirt/virtlogd-sock || virtlogd -d; } && { test -S /run/libvirt/virtlockd-sock || virtlockd -d; } && { test -S /run/libvirt/libvirt-sock || libvirtd -d; }"
+                    &[
+                        start_daemon(
+                            "virtlogd",
+                            "/run/virtlogd.pid",
+                            &["/run/libvirt/virtlogd-sock", "/run/libvirt/virtlogd-admin-sock"],
+                            "virtlogd -d",
+                        ),
+                        start_daemon(
+                            "virtlockd",
+                            "/run/virtlockd.pid",
+                            &["/run/libvirt/virtlockd-sock", "/run/libvirt/virtlockd-admin-sock"],
+                            "virtlockd -d",
+                        ),
+                        start_daemon(
+                            "libvirtd",
+                            "/run/libvirtd.pid",
+                            &[
+                                "/run/libvirt/libvirt-sock",
+                                "/run/libvirt/libvirt-sock-ro",
+                                "/run/libvirt/libvirt-admin-sock",
+                            ],
+                            "libvirtd -d",
+                        ),
+                    ]
+                    .join(" && ")
                 ),
-                wait_until(
-                    "virsh -c qemu:///system version >/dev/null 2>&1 && test -S /run/libvirt/virtlockd-sock"
-                )
+                wait_until(LIBVIRT_ANSWERS)
             ),
             stdin: None,
             undo: None,
@@ -393,9 +458,19 @@ pub fn build_plan(list: &NodeList, input: &SetupInput) -> Result<Plan> {
                  t=$(mktemp) && grep -v '^lock_manager' /etc/libvirt/qemu.conf > \"$t\" && echo 'lock_manager = \"lockd\"' >> \"$t\" && cat \"$t\" > /etc/libvirt/qemu.conf && \
                  grep -v '^file_lockspace_dir\\|^auto_disk_leases\\|^require_lease_for_disks' /etc/libvirt/qemu-lockd.conf > \"$t\" && \
                  printf 'auto_disk_leases = 1\\nrequire_lease_for_disks = 1\\nfile_lockspace_dir = \"{LEASES}\"\\n' >> \"$t\" && cat \"$t\" > /etc/libvirt/qemu-lockd.conf && rm -f \"$t\" && \
-                 if [ -d /run/systemd/system ]; then systemctl restart libvirtd; else \
-                   kill $(cat /run/libvirtd.pid) && for i in $(seq 100); do test -e /run/libvirtd.pid || break; sleep 0.1; done; libvirtd -d; fi && \
+                 if [ -d /run/systemd/system ]; then systemctl restart libvirtd; else {} && {}; fi && \
                  {}",
+                stop_daemon("libvirtd", "/run/libvirtd.pid"),
+                start_daemon(
+                    "libvirtd",
+                    "/run/libvirtd.pid",
+                    &[
+                        "/run/libvirt/libvirt-sock",
+                        "/run/libvirt/libvirt-sock-ro",
+                        "/run/libvirt/libvirt-admin-sock",
+                    ],
+                    "libvirtd -d",
+                ),
                 wait_until("virsh -c qemu:///system version >/dev/null 2>&1")
             ),
             stdin: None,

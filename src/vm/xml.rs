@@ -83,21 +83,8 @@ pub struct DomainSpec {
     pub protection: Option<(bool, u32)>,
 }
 
-/// Escapes text for XML element content and attribute values (either quote).
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\'' => out.push_str("&apos;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Re-exported where VM definitions were always built; the one definition is [`crate::xml`].
+pub use crate::xml::xml_escape;
 
 fn path(p: &std::path::Path) -> String {
     xml_escape(&p.to_string_lossy())

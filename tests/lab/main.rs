@@ -134,7 +134,7 @@ fn main() {
                 "\ntest result: FAILED. 0 passed; {} failed; 0 ignored",
                 selected.len()
             );
-            std::process::exit(101);
+            twofold::shutdown::exit(101);
         }
     };
     println!("lab up in {:.1}s", started.elapsed().as_secs_f64());
@@ -170,7 +170,9 @@ fn main() {
         failed.len(),
         started.elapsed().as_secs_f64()
     );
+    // The engine's threads end in order before the process does (see `twofold::shutdown`).
     if !failed.is_empty() {
-        std::process::exit(101);
+        twofold::shutdown::exit(101);
     }
+    twofold::shutdown::shutdown();
 }
