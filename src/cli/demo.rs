@@ -3,13 +3,13 @@
 //! that it never stopped for long and lost nothing.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
-use twofold::hypervisor::MigrationCancel;
 use twofold::inventory::Inventory;
-use twofold::lab::{checker, console::unix_ms, Lab, UpOptions, DEMO_VM};
+use twofold::lab::rounds::{self, Judge};
+use twofold::lab::{Lab, UpOptions, DEMO_VM};
 
 use super::progress::TermProgress;
 use super::Cli;
@@ -45,65 +45,44 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
             n.state
         );
     }
-    let start = unix_ms();
-    let log = lab.console_dir().join(format!("{DEMO_VM}.log"));
     println!("== waiting for the demo guest's heartbeat (every 100 ms on its serial console)");
-    wait_heartbeats(&log, start - 60_000)?;
+    rounds::wait_heartbeats(&lab, DEMO_VM, 5, Duration::from_secs(120))?;
 
     let inv = Inventory::open(&cli.db())?;
     let hosts = twofold::platform::host_targets(&inv)?;
-    let list = twofold::vm::list_blocking(&hosts, &inv)?;
-    let mut on = list
-        .vms
-        .iter()
-        .find(|v| v.name == DEMO_VM && v.state.is_migratable())
-        .map(|v| v.host.clone())
-        .ok_or_else(|| anyhow::anyhow!("the demo guest is not running on any host"))?;
+    let on = rounds::running_on(&hosts, &inv, DEMO_VM)?;
     println!(
         "== {DEMO_VM} runs on {on}; live-migrating it {} times",
         args.rounds
     );
-    let mut downtimes = Vec::new();
-    for round in 1..=args.rounds {
-        let to = if on == "host1" { "host2" } else { "host1" };
-        let before = unix_ms();
-        // Each round prints its own line; the engine's progress would repeat it.
-        let stats = twofold::vm::migrate_blocking(
-            &hosts,
-            &inv,
-            DEMO_VM,
-            to,
-            &twofold::progress::NoProgress,
-            &MigrationCancel::new(),
-        )?;
-        // Let a few heartbeats arrive from the new host before judging the gap.
-        std::thread::sleep(Duration::from_millis(600));
-        let hb = checker::check_heartbeats(&log, DEMO_VM, before, None)?;
-        println!(
-            "   {round:2}: {} -> {}  downtime {:>4} ms  total {:>5} ms  guest: largest heartbeat gap {} ms, {} missing",
-            stats.from,
-            stats.to,
-            stats.downtime_ms.map_or("?".into(), |v| v.to_string()),
-            stats.total_ms.map_or("?".into(), |v| v.to_string()),
-            hb.max_gap_ms,
-            hb.missing_count()
-        );
-        if let Some(d) = stats.downtime_ms {
-            downtimes.push(d);
-        }
-        on = to.to_string();
-    }
-    let check = twofold::lab::check_guest_since(&lab, DEMO_VM, start)?;
+    let run = rounds::migrate_rounds(
+        &lab,
+        DEMO_VM,
+        &on,
+        args.rounds,
+        Judge::Heartbeats,
+        rounds::twofold_migration(&hosts, &inv, DEMO_VM),
+        |r| {
+            println!(
+                "   {:2}: {} -> {}  downtime {:>4} ms  total {:>5} ms  guest: largest heartbeat gap {} ms, {} missing",
+                r.number,
+                r.from,
+                r.to,
+                r.moved.downtime_ms.map_or("?".into(), |v| v.to_string()),
+                r.moved.total_ms.map_or("?".into(), |v| v.to_string()),
+                r.heartbeats.max_gap_ms,
+                r.heartbeats.missing_count()
+            );
+        },
+    )?;
     println!("== what the guest says");
-    for line in check.to_string().lines() {
+    for line in run.whole.to_string().lines() {
         println!("   {line}");
     }
-    if !downtimes.is_empty() {
-        downtimes.sort_unstable();
+    if let Some(d) = run.median_downtime_ms() {
         println!(
-            "   median downtime {} ms over {} migrations",
-            downtimes[downtimes.len() / 2],
-            downtimes.len()
+            "   median downtime {d} ms over {} migrations",
+            run.rounds.len()
         );
     }
     if args.down {
@@ -112,27 +91,9 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
     } else {
         println!("== the lab stays up: try `twofold vm list`, `twofold lab status`, `twofold lab exec host1 -- virsh list`; `twofold lab down` removes it");
     }
-    Ok(if check.ok() {
+    Ok(if run.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
-}
-
-fn wait_heartbeats(log: &std::path::Path, since: i64) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(r) = checker::check_heartbeats(log, DEMO_VM, since, None) {
-            if r.lines >= 5 {
-                return Ok(());
-            }
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "no heartbeat from the demo guest within 2 minutes; see {} and the guest's log on its host",
-                log.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }

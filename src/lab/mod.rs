@@ -15,9 +15,10 @@ pub mod console;
 mod demo;
 pub mod guest;
 mod node;
+pub mod rounds;
 mod verify;
 
-pub use verify::{check_guest, check_guest_since, GuestCheck, MAX_GAP_MS};
+pub use verify::{check_guest, check_guest_since, heartbeat_problems, GuestCheck, MAX_GAP_MS};
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::path::{Path, PathBuf};

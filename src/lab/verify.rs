@@ -28,24 +28,7 @@ impl GuestCheck {
     }
 
     pub fn problems(&self) -> Vec<String> {
-        let mut p = Vec::new();
-        let h = &self.heartbeats;
-        if h.lines == 0 {
-            p.push("no heartbeat received".to_string());
-        }
-        if h.missing_count() > 0 {
-            p.push(format!(
-                "{} heartbeats missing {:?}",
-                h.missing_count(),
-                h.missing
-            ));
-        }
-        if h.max_gap_ms > MAX_GAP_MS {
-            p.push(format!(
-                "heartbeat gap of {} ms (limit {MAX_GAP_MS} ms)",
-                h.max_gap_ms
-            ));
-        }
+        let mut p = heartbeat_problems(&self.heartbeats);
         if !self.records.missing.is_empty() {
             p.push(format!(
                 "{} acknowledged records missing from the disk: {:?}",
@@ -62,6 +45,29 @@ impl GuestCheck {
         }
         p
     }
+}
+
+/// What is wrong with a guest's heartbeats: none received, some missing, or a gap over
+/// [`MAX_GAP_MS`]. Empty when they prove the guest ran on without a pause.
+pub fn heartbeat_problems(h: &HeartbeatReport) -> Vec<String> {
+    let mut p = Vec::new();
+    if h.lines == 0 {
+        p.push("no heartbeat received".to_string());
+    }
+    if h.missing_count() > 0 {
+        p.push(format!(
+            "{} heartbeats missing {:?}",
+            h.missing_count(),
+            h.missing
+        ));
+    }
+    if h.max_gap_ms > MAX_GAP_MS {
+        p.push(format!(
+            "heartbeat gap of {} ms (limit {MAX_GAP_MS} ms)",
+            h.max_gap_ms
+        ));
+    }
+    p
 }
 
 impl fmt::Display for GuestCheck {

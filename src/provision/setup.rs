@@ -697,6 +697,60 @@ address = "10.0.0.22"
         assert_eq!(json["steps"].as_array().unwrap().len(), ids.len());
     }
 
+    fn sh(script: &str) -> bool {
+        std::process::Command::new("sh")
+            .args(["-c", script])
+            .status()
+            .unwrap()
+            .success()
+    }
+
+    fn pid_in(path: &std::path::Path) -> u32 {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_daemon_that_died_is_started_again_and_a_live_one_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("sleep.pid");
+        let socket = dir.path().join("sleep-sock");
+        let (pid_s, sock_s) = (pid_file.to_str().unwrap(), socket.to_str().unwrap());
+        // What a daemon killed with SIGKILL leaves: a pid file naming a dead process, a socket.
+        let mut dead = std::process::Command::new("true").spawn().unwrap();
+        dead.wait().unwrap();
+        std::fs::write(&pid_file, format!("{}\n", dead.id())).unwrap();
+        std::fs::write(&socket, b"").unwrap();
+        assert!(!sh(&daemon_alive("sleep", pid_s)));
+
+        let start = start_daemon(
+            "sleep",
+            pid_s,
+            &[sock_s],
+            &format!("{{ sleep 30 </dev/null >/dev/null 2>&1 & echo $! > {pid_s}; }}"),
+        );
+        assert!(sh(&start), "{start}");
+        assert!(!socket.exists(), "the dead daemon's socket is removed");
+        let first = pid_in(&pid_file);
+        assert_ne!(first, dead.id());
+        assert!(sh(&daemon_alive("sleep", pid_s)));
+
+        // Running: not started twice, its files untouched.
+        std::fs::write(&socket, b"").unwrap();
+        assert!(sh(&start));
+        assert_eq!(pid_in(&pid_file), first);
+        assert!(socket.exists());
+
+        let stop = stop_daemon("sleep", pid_s);
+        assert!(sh(&stop), "{stop}");
+        assert!(!sh(&daemon_alive("sleep", pid_s)));
+        // Stopping what does not run is no error.
+        assert!(sh(&stop));
+    }
+
     #[test]
     fn rejects_a_platform_of_the_wrong_shape() {
         let mut l = list();

@@ -11,6 +11,7 @@ mod lab_nodes;
 mod migration;
 mod setup;
 mod status;
+mod stress;
 mod teardown;
 mod vms;
 
@@ -78,6 +79,14 @@ const TESTS: &[(&str, TestFn)] = &[
     (
         "migration::lifecycle_events_follow_migration",
         migration::lifecycle_events_follow_migration,
+    ),
+    (
+        "stress::killed_libvirtd_comes_back_with_setup",
+        stress::killed_libvirtd_comes_back_with_setup,
+    ),
+    (
+        "stress::commands_survive_daemons_dying",
+        stress::commands_survive_daemons_dying,
     ),
     (
         "bare::bare_nodes_run_only_sshd_and_take_a_password",

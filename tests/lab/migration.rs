@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use twofold::error::Error;
 use twofold::hypervisor::{HostConn, LifecycleKind, MigrationCancel, MigrationStats, VmState};
 use twofold::inventory::Inventory;
-use twofold::lab::{checker, console::unix_ms, DEMO_VM, MAX_GAP_MS};
+use twofold::lab::rounds::{self, Judge};
+use twofold::lab::{console::unix_ms, DEMO_VM, MAX_GAP_MS};
 use twofold::progress::NoProgress;
 use twofold::vm;
 
@@ -15,19 +16,8 @@ use crate::Ctx;
 
 /// Where the demo guest runs now (exactly one host).
 fn demo_host(ctx: &Ctx) -> String {
-    let list = vm::list_blocking(&ctx.hosts, &ctx.inventory()).unwrap();
-    let on: Vec<_> = list
-        .vms
-        .iter()
-        .filter(|v| v.name == DEMO_VM && v.state.is_migratable())
-        .collect();
-    assert_eq!(
-        on.len(),
-        1,
-        "demo must run on exactly one host: {:?}",
-        list.vms
-    );
-    on[0].host.clone()
+    rounds::running_on(&ctx.hosts, &ctx.inventory(), DEMO_VM)
+        .unwrap_or_else(|e| panic!("demo must run on exactly one host: {e}"))
 }
 
 /// Migrate through the engine, as the CLI and the app do.
@@ -43,30 +33,13 @@ fn migrate(ctx: &Ctx, inv: &Inventory, vm: &str, to: &str) -> twofold::Result<Mi
 }
 
 fn other(host: &str) -> &'static str {
-    if host == "host1" {
-        "host2"
-    } else {
-        "host1"
-    }
+    rounds::other_host(host)
 }
 
 /// Wait until the guest has sent heartbeats for a while (it may still be booting).
 fn wait_heartbeats(ctx: &Ctx, n: u64) {
-    let log = ctx.lab.console_dir().join(format!("{DEMO_VM}.log"));
-    let since = unix_ms() - 120_000;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(r) = checker::check_heartbeats(&log, DEMO_VM, since, None) {
-            if r.lines >= n {
-                return;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no heartbeat from the demo guest"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    rounds::wait_heartbeats(&ctx.lab, DEMO_VM, n, Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 pub fn vm_list_shows_demo_on_host1(ctx: &Ctx) {
@@ -250,40 +223,42 @@ pub fn target_host_down_is_refused(ctx: &Ctx) {
 
 pub fn ten_round_trips_lose_nothing(ctx: &Ctx) {
     wait_heartbeats(ctx, 10);
-    let start = unix_ms();
-    let log = ctx.lab.console_dir().join(format!("{DEMO_VM}.log"));
     let inv = ctx.inventory();
-    let mut on = demo_host(ctx);
-    for round in 1..=10 {
-        let to = other(&on);
-        let t0 = unix_ms();
-        let stats =
-            migrate(ctx, &inv, DEMO_VM, to).unwrap_or_else(|e| panic!("round {round}: {e}"));
-        assert_eq!(stats.to, to);
-        assert!(
-            stats.downtime_ms.is_some(),
-            "libvirt reports downtime: {stats:?}"
-        );
-        // Heartbeats from the new host, then judge the round.
-        std::thread::sleep(Duration::from_millis(700));
-        let check = twofold::lab::check_guest_since(&ctx.lab, DEMO_VM, t0).unwrap();
-        println!(
-            "  round {round} (+{} ms to +{} ms): {} -> {} downtime {:?} ms, total {:?} ms, guest gap {} ms, acked {}",
-            t0 - start,
-            unix_ms() - start,
-            stats.from,
-            stats.to,
-            stats.downtime_ms,
-            stats.total_ms,
-            check.heartbeats.max_gap_ms,
-            check.heartbeats.max_acked
-        );
-        assert!(check.ok(), "round {round}: {check}");
-        assert!(check.heartbeats.max_gap_ms <= MAX_GAP_MS);
-        assert_eq!(demo_host(ctx), to);
-        on = to.to_string();
-    }
-    let all = twofold::lab::check_guest_since(&ctx.lab, DEMO_VM, start).unwrap();
+    let on = demo_host(ctx);
+    let start = unix_ms();
+    let run = rounds::migrate_rounds(
+        &ctx.lab,
+        DEMO_VM,
+        &on,
+        10,
+        Judge::HeartbeatsAndDisk,
+        rounds::twofold_migration(&ctx.hosts, &inv, DEMO_VM),
+        |r| {
+            println!(
+                "  round {} (+{} ms to +{} ms): {} -> {} downtime {:?} ms, total {:?} ms, guest gap {} ms, acked {}",
+                r.number,
+                r.started_unix_ms - start,
+                r.judged_unix_ms - start,
+                r.from,
+                r.to,
+                r.moved.downtime_ms,
+                r.moved.total_ms,
+                r.heartbeats.max_gap_ms,
+                r.heartbeats.max_acked
+            );
+            assert!(
+                r.moved.downtime_ms.is_some(),
+                "libvirt reports downtime: {:?}",
+                r.moved
+            );
+            let problems = r.problems();
+            assert!(problems.is_empty(), "round {}: {problems:?}", r.number);
+            assert!(r.heartbeats.max_gap_ms <= MAX_GAP_MS);
+            assert_eq!(demo_host(ctx), r.to);
+        },
+    )
+    .unwrap_or_else(|e| panic!("round trips: {e}"));
+    let all = &run.whole;
     // Where the largest gap ended, on the same clock as the rounds above, to tell a gap inside a
     // migration from one between them.
     assert!(
@@ -292,8 +267,7 @@ pub fn ten_round_trips_lose_nothing(ctx: &Ctx) {
         all.heartbeats.max_gap_at_unix_ms.map(|t| t - start)
     );
     assert!(all.heartbeats.max_acked > 0);
-    let hb = checker::check_heartbeats(&log, DEMO_VM, start, None).unwrap();
-    assert_eq!(hb.boots.len(), 1, "the guest never rebooted");
+    assert_eq!(all.heartbeats.boots.len(), 1, "the guest never rebooted");
     let jobs = ctx.inventory().jobs(100).unwrap();
     let done = jobs
         .iter()
