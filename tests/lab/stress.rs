@@ -44,6 +44,8 @@ struct Tally {
     runs: Vec<(&'static str, End)>,
     /// Command, how it ended, the tail of what it printed.
     crashes: Vec<String>,
+    /// The clear errors' first lines (host-specific words kept), with their counts.
+    errors: std::collections::BTreeMap<String, usize>,
 }
 
 impl Tally {
@@ -230,7 +232,8 @@ pub fn commands_survive_daemons_dying(ctx: &Ctx) {
             });
         }
         // The chaos, on this thread: the guest's host loses libvirtd (SIGKILL: QEMU and the
-        // guest go on) and sshd, in turn and overlapping.
+        // guest go on) and sshd, in turn and overlapping, then is whole for a while (long
+        // enough for a migration to it to go through).
         let pause = |secs: u64| std::thread::sleep(Duration::from_secs(secs));
         while began.elapsed() < FIRE {
             kill_libvirtd(ctx, &victim);
@@ -240,7 +243,7 @@ pub fn commands_survive_daemons_dying(ctx: &Ctx) {
             start_libvirtd(ctx, &victim);
             pause(2);
             start_sshd(ctx, &victim);
-            pause(3);
+            pause(6);
             chaos_cycles += 1;
         }
         fire_over.store(true, Ordering::Relaxed);
@@ -265,6 +268,9 @@ pub fn commands_survive_daemons_dying(ctx: &Ctx) {
             t.count(k, Some(End::ClearError)),
             t.count(k, Some(End::Crash))
         );
+    }
+    for (e, n) in &t.errors {
+        println!("    {n:4} x {e}");
     }
     assert!(
         t.crashes.is_empty(),
