@@ -83,8 +83,26 @@ fn run_one(ctx: &Ctx, args: &[&str]) -> (End, String, String) {
             break Some(s);
         }
         if started.elapsed() > COMMAND_LIMIT {
+            // Where it hangs is the bug report: every thread's stack, then kill it.
+            let stacks = Command::new("gdb")
+                .args([
+                    "-batch",
+                    "-p",
+                    &child.id().to_string(),
+                    "-ex",
+                    "thread apply all bt",
+                ])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+                .unwrap_or_else(|e| format!("(no stacks: gdb: {e})"));
             let _ = child.kill();
             let _ = child.wait();
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&err_path)
+                .unwrap();
+            let _ = std::io::Write::write_all(&mut f, format!("\n--- stacks\n{stacks}").as_bytes());
             break None;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -100,14 +118,17 @@ fn run_one(ctx: &Ctx, args: &[&str]) -> (End, String, String) {
         Some(s) if s.code() == Some(1) && err_text.contains("error: ") => End::ClearError,
         Some(_) => End::Crash,
     };
-    let how = match status {
-        None => format!("hung for {} s and was killed", COMMAND_LIMIT.as_secs()),
-        Some(s) => s.to_string(),
+    let (how, printed) = match status {
+        None => (
+            format!("hung for {} s and was killed", COMMAND_LIMIT.as_secs()),
+            err_text,
+        ),
+        Some(s) => (s.to_string(), tail(&err)),
     };
     (
         end,
         String::from_utf8_lossy(&out).to_string(),
-        format!("{how}\n--- stderr\n{}", tail(&err)),
+        format!("{how}\n--- stderr\n{printed}"),
     )
 }
 
@@ -292,6 +313,15 @@ pub fn commands_survive_daemons_dying(ctx: &Ctx) {
         t.count("vm migrate", Some(End::ClearError)) > 0,
         "no migration was refused while the host was down"
     );
+
+    // The status look really looked: every node, and the host that was under fire is back up.
+    let out = ctx.cli(&["status", "--json", "--key", &key_s]);
+    assert!(out.status.success(), "{}", outcome(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nodes = status["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 4, "{status}");
+    let v = nodes.iter().find(|n| n["name"] == victim.as_str()).unwrap();
+    assert_eq!(v["state"], "up", "{status}");
 
     // The guest: one copy, still running, nothing it acknowledged lost, never rebooted.
     let on = rounds::running_on(&ctx.hosts, &ctx.inventory(), DEMO_VM)
