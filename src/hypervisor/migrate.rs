@@ -9,18 +9,22 @@
 
 use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use virt::domain::{Domain, MigrateParameters};
 use virt_sys as sys;
 
+use super::events::LiveConn;
 use super::{domain_info, ffi, HostConn, HostTarget};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, ProgressEvent};
 
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How long the poll thread may take to notice that the migration ended (at most one libvirt
+/// call of its own, on a working connection a few milliseconds).
+const POLLER_GRACE: Duration = Duration::from_secs(5);
 
 /// The pause Twofold asks QEMU to aim for at the final hand-over. QEMU's default limit is 300 ms;
 /// measured in the lab (128 MiB guest writing to disk every 50 ms), 50 ms cut the median downtime
@@ -226,20 +230,58 @@ impl HostConn {
         if let Err(e) = dom.migrate_set_max_downtime(TARGET_DOWNTIME_MS, 0) {
             tracing::warn!("keeping QEMU's default downtime limit: {}", e.message());
         }
-        let done = AtomicBool::new(false);
         let started = Instant::now();
-        let (result, aborted) = std::thread::scope(|s| {
-            let poller = std::thread::Builder::new()
+        let done = Arc::new(AtomicBool::new(false));
+        let aborted = Arc::new(AtomicBool::new(false));
+        let (note_tx, notes) = mpsc::channel::<PollNote>();
+        let (ended_tx, ended) = mpsc::channel::<()>();
+        // The poll thread owns what it uses and is not joined blindly: a libvirt call of its own
+        // can stay blocked for good when the connection breaks under it (seen with the source
+        // host's libvirtd killed mid-migration: virDomainGetJobStats never returned). It is
+        // counted as a connection user, so shutdown waits for it, bounded.
+        let poller = LiveConn::acquire(&self.host).and_then(|live| {
+            let (dom, cancel, done, aborted) = (
+                dom.clone(),
+                cancel.clone(),
+                Arc::clone(&done),
+                Arc::clone(&aborted),
+            );
+            std::thread::Builder::new()
                 .name("migration-poll".into())
-                .spawn_scoped(s, || poll_job(&dom, progress, cancel, &done, started));
-            if let Err(e) = &poller {
-                tracing::warn!("no progress for this migration: cannot start its poll thread: {e}");
-            }
+                .spawn(move || {
+                    let _live = live;
+                    poll_job(&dom, &note_tx, &cancel, &done, &aborted, started);
+                    drop(note_tx);
+                    // The migrating thread may have stopped waiting; nothing else to tell.
+                    let _ = ended_tx.send(());
+                })
+                .map_err(|e| Error::io("starting the migration's poll thread", e))
+        });
+        if let Err(e) = &poller {
+            tracing::warn!("no progress for this migration: {e}");
+        }
+        // This thread blocks in libvirt: another reports the poll thread's notes meanwhile.
+        let result = std::thread::scope(|s| {
+            let done = &done;
+            s.spawn(move || report_notes(&notes, done, progress));
             let result = dom.migrate_to_uri3(Some(&dest.peer_uri), params, MIGRATE_FLAGS);
             done.store(true, Ordering::SeqCst);
-            let aborted = poller.ok().and_then(|h| h.join().ok()).unwrap_or(false);
-            (result, aborted)
+            result
         });
+        if let Ok(handle) = poller {
+            match ended.recv_timeout(POLLER_GRACE) {
+                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = handle.join();
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => tracing::warn!(
+                    vm,
+                    host = %self.host,
+                    "a job statistics call did not return {} s after the migration ended (the connection broke under it); leaving it behind",
+                    POLLER_GRACE.as_secs()
+                ),
+            }
+        }
+        let aborted = aborted.load(Ordering::SeqCst);
         let wall_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         progress.finish();
 
@@ -308,16 +350,42 @@ impl HostConn {
     }
 }
 
-/// Runs beside the blocking migrate call until `done`: reports progress and aborts the job once
-/// `cancel` is set. Returns whether an abort was accepted.
+/// What the poll thread tells the thread that reports progress.
+enum PollNote {
+    Bytes(u64, Option<u64>),
+    Message(String),
+}
+
+/// Hands the poll thread's notes to `progress` until the migration is `done` (not until the
+/// poll thread ends: it may never).
+fn report_notes(notes: &mpsc::Receiver<PollNote>, done: &AtomicBool, progress: &dyn Progress) {
+    loop {
+        match notes.recv_timeout(Duration::from_millis(50)) {
+            Ok(PollNote::Bytes(processed, total)) => progress.event(&ProgressEvent::Transferred {
+                done_bytes: processed,
+                total_bytes: total,
+            }),
+            Ok(PollNote::Message(m)) => progress.message(&m),
+            Err(mpsc::RecvTimeoutError::Timeout) if !done.load(Ordering::SeqCst) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Runs beside the blocking migrate call until `done`: notes the bytes sent and aborts the job
+/// once `cancel` is set (`aborted` says whether an abort was accepted).
 fn poll_job(
     dom: &Domain,
-    progress: &dyn Progress,
+    notes: &mpsc::Sender<PollNote>,
     cancel: &MigrationCancel,
     done: &AtomicBool,
+    aborted: &AtomicBool,
     started: Instant,
-) -> bool {
-    let mut aborted = false;
+) {
+    let note = |n: PollNote| {
+        // The reporter stops listening once the migration ended.
+        let _ = notes.send(n);
+    };
     let mut relaxed = false;
     let mut last: Option<(u64, Option<u64>)> = None;
     loop {
@@ -325,15 +393,15 @@ fn poll_job(
         let next = Instant::now() + POLL_INTERVAL;
         while Instant::now() < next {
             if done.load(Ordering::SeqCst) {
-                return aborted;
+                return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        if cancel.is_cancelled() && !aborted {
+        if cancel.is_cancelled() && !aborted.load(Ordering::SeqCst) {
             match ffi::abort_job(dom) {
                 Ok(()) => {
-                    aborted = true;
-                    progress.message("cancelling the migration");
+                    aborted.store(true, Ordering::SeqCst);
+                    note(PollNote::Message("cancelling the migration".into()));
                 }
                 // No job yet (the call is still starting) or too late: try again next round.
                 Err(e) => tracing::debug!("abort not accepted yet: {}", e.message()),
@@ -342,9 +410,9 @@ fn poll_job(
         if !relaxed && started.elapsed() > CONVERGE_GRACE {
             relaxed = true;
             match dom.migrate_set_max_downtime(RELAXED_DOWNTIME_MS, 0) {
-                Ok(()) => progress.message(&format!(
+                Ok(()) => note(PollNote::Message(format!(
                     "the VM changes its memory about as fast as it can be copied: allowing a pause of up to {RELAXED_DOWNTIME_MS} ms so the migration can finish"
-                )),
+                ))),
                 Err(e) => tracing::warn!("cannot relax the downtime limit: {}", e.message()),
             }
         }
@@ -353,10 +421,7 @@ fn poll_job(
                 if let Some(processed) = s.data_processed {
                     let now = (processed, s.data_total);
                     if last != Some(now) {
-                        progress.event(&ProgressEvent::Transferred {
-                            done_bytes: processed,
-                            total_bytes: s.data_total,
-                        });
+                        note(PollNote::Bytes(processed, s.data_total));
                         last = Some(now);
                     }
                 }
