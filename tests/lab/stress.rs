@@ -135,9 +135,20 @@ fn run_one(ctx: &Ctx, args: &[&str]) -> (End, String, String) {
 fn record(tally: &Mutex<Tally>, kind: &'static str, args: &[&str], r: &(End, String, String)) {
     let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
     t.runs.push((kind, r.0));
-    if r.0 == End::Crash {
-        t.crashes
-            .push(format!("twofold {}: {}", args.join(" "), r.2));
+    match r.0 {
+        End::Crash => t
+            .crashes
+            .push(format!("twofold {}: {}", args.join(" "), r.2)),
+        End::ClearError => {
+            // The progress bar may share the line: the message starts at "error: ".
+            let first =
+                r.2.lines()
+                    .find_map(|l| l.find("error: ").map(|i| &l[i..]))
+                    .unwrap_or("error: ?");
+            let short: String = first.chars().take(110).collect();
+            *t.errors.entry(format!("{kind}: {short}")).or_default() += 1;
+        }
+        End::Ok => {}
     }
 }
 
