@@ -44,7 +44,7 @@ step() {
 step fmt cargo fmt --all -- --check
 step build cargo build --workspace --all-targets --locked
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
-step unit cargo test --workspace --lib --bins --test cli --locked
+step unit cargo test --workspace --lib --bins --test cli --test shutdown --locked
 step lab cargo test --locked --test lab
 step ui bash -c 'cd ui && npm test'
 step e2e bash tests/desktop-e2e.sh

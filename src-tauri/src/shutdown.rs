@@ -11,7 +11,7 @@ pub fn plugin<R: Runtime>() -> TauriPlugin<R> {
             if let RunEvent::Exit = event {
                 let report = twofold::shutdown::shutdown();
                 if let Some(problem) = report.problem() {
-                    eprintln!("twofold-desktop: {problem}");
+                    tracing::warn!("{problem}");
                 }
             }
         })

@@ -80,6 +80,7 @@ pub fn main() -> ExitCode {
         Command::Lab(_) => "lab",
         Command::Vm(_) => "vm",
         Command::Setup(_) => "setup",
+        Command::Status(_) => "status",
         Command::Demo(_) => "demo",
     };
     tracing::info!(inventory = %cli.db().display(), "twofold {name}");

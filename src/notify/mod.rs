@@ -1,25 +1,14 @@
 //! Telling a person that something changed: desktop notifications through the freedesktop
 //! notification service (`notify-rust`, feature `notify`). A desktop without a notification
 //! server, or without a session bus at all, is normal (a server, a bare X session in CI): sending
-//! then fails with a reason the caller logs, and nothing else depends on it.
-
-use crate::status::{NodeState, Transition};
+//! then fails with a reason the caller logs, and nothing else depends on it. This module knows
+//! nothing of what it announces: the status loop decides the words and how loud they are.
 
 /// How loud a notification is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Urgency {
     Normal,
     Critical,
-}
-
-impl Urgency {
-    /// A node going down is critical (desktops keep those on screen); anything else is normal.
-    pub fn of(t: &Transition) -> Urgency {
-        match t.to {
-            NodeState::Down => Urgency::Critical,
-            NodeState::Degraded | NodeState::Up => Urgency::Normal,
-        }
-    }
 }
 
 /// Show one desktop notification. Errors are for logging only: callers must go on.

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{record_transitions, transitions, Monitor, PlatformStatus, Transition};
+use super::{record_transitions, transitions, Monitor, NodeState, PlatformStatus, Transition};
 use crate::error::Result;
 use crate::inventory::Inventory;
 
@@ -40,12 +40,15 @@ pub struct DesktopNotifier {
 
 impl Notifier for DesktopNotifier {
     fn notify(&self, t: &Transition) -> std::result::Result<(), String> {
-        crate::notify::desktop(
-            &self.app_name,
-            &t.title,
-            &t.body,
-            crate::notify::Urgency::of(t),
-        )
+        crate::notify::desktop(&self.app_name, &t.title, &t.body, urgency(t))
+    }
+}
+
+/// A node going down is critical (desktops keep those on screen); anything else is normal.
+fn urgency(t: &Transition) -> crate::notify::Urgency {
+    match t.to {
+        NodeState::Down => crate::notify::Urgency::Critical,
+        NodeState::Degraded | NodeState::Up => crate::notify::Urgency::Normal,
     }
 }
 
