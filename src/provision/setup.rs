@@ -59,6 +59,20 @@ fn start_daemon(name: &str, pid_file: &str, sockets: &[&str], start: &str) -> St
     )
 }
 
+/// Start libvirtd unless it runs (both the host-daemons step and the disk-leases step's restart).
+fn start_libvirtd() -> String {
+    start_daemon(
+        "libvirtd",
+        "/run/libvirtd.pid",
+        &[
+            "/run/libvirt/libvirt-sock",
+            "/run/libvirt/libvirt-sock-ro",
+            "/run/libvirt/libvirt-admin-sock",
+        ],
+        "libvirtd -d",
+    )
+}
+
 /// Shell that stops a daemon (no systemd) if it runs, and waits (up to 10 s) until it is gone.
 fn stop_daemon(name: &str, pid_file: &str) -> String {
     format!(
@@ -396,16 +410,7 @@ pub fn build_plan(list: &NodeList, input: &SetupInput) -> Result<Plan> {
                             &["/run/libvirt/virtlockd-sock", "/run/libvirt/virtlockd-admin-sock"],
                             "virtlockd -d",
                         ),
-                        start_daemon(
-                            "libvirtd",
-                            "/run/libvirtd.pid",
-                            &[
-                                "/run/libvirt/libvirt-sock",
-                                "/run/libvirt/libvirt-sock-ro",
-                                "/run/libvirt/libvirt-admin-sock",
-                            ],
-                            "libvirtd -d",
-                        ),
+                        start_libvirtd(),
                     ]
                     .join(" && ")
                 ),
@@ -461,16 +466,7 @@ pub fn build_plan(list: &NodeList, input: &SetupInput) -> Result<Plan> {
                  if [ -d /run/systemd/system ]; then systemctl restart libvirtd; else {} && {}; fi && \
                  {}",
                 stop_daemon("libvirtd", "/run/libvirtd.pid"),
-                start_daemon(
-                    "libvirtd",
-                    "/run/libvirtd.pid",
-                    &[
-                        "/run/libvirt/libvirt-sock",
-                        "/run/libvirt/libvirt-sock-ro",
-                        "/run/libvirt/libvirt-admin-sock",
-                    ],
-                    "libvirtd -d",
-                ),
+                start_libvirtd(),
                 wait_until("virsh -c qemu:///system version >/dev/null 2>&1")
             ),
             stdin: None,
