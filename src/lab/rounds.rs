@@ -53,7 +53,7 @@ pub struct Round {
     pub from: String,
     pub to: String,
     pub started_unix_ms: i64,
-    /// When the round was judged (after [`SETTLE`]).
+    /// When the round's window closed (after [`SETTLE`]); its heartbeats were read after that.
     pub judged_unix_ms: i64,
     /// Wall time of the move as the caller saw it.
     pub wall_ms: u64,
@@ -137,6 +137,8 @@ pub fn migrate_rounds(
         let moved = migrate(number, &on, to)?;
         let wall_ms = u64::try_from(wall.elapsed().as_millis()).unwrap_or(u64::MAX);
         std::thread::sleep(SETTLE);
+        // The round's window closes now; reading the log (and the disk) takes a while after.
+        let judged_unix_ms = unix_ms();
         let (heartbeats, check) = match judge {
             Judge::Heartbeats => (check_heartbeats(&log, vm, t0, None)?, None),
             Judge::HeartbeatsAndDisk => {
@@ -149,7 +151,7 @@ pub fn migrate_rounds(
             from: on.clone(),
             to: to.to_string(),
             started_unix_ms: t0,
-            judged_unix_ms: unix_ms(),
+            judged_unix_ms,
             wall_ms,
             moved,
             heartbeats,

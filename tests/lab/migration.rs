@@ -221,11 +221,36 @@ pub fn target_host_down_is_refused(ctx: &Ctx) {
     assert_eq!(before.1, ctx.inventory().jobs(1000).unwrap().len());
 }
 
+/// What the guests said on their consoles since `since_unix_ms` other than heartbeats (the kernel's
+/// and the workload's own messages: a panic, an I/O error), the last 60 lines, for a failure's
+/// message.
+fn guest_console(ctx: &Ctx, since_unix_ms: i64) -> String {
+    let path = ctx.lab.console_dir().join("console.log");
+    let text = std::fs::read(&path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()));
+    let lines: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let (at, line) = l.split_once('\t')?;
+            let at: i64 = at.parse().ok()?;
+            (at >= since_unix_ms && !line.starts_with("TFHB "))
+                .then(|| format!("+{} ms  {line}", at - since_unix_ms))
+        })
+        .collect();
+    let tail = &lines[lines.len().saturating_sub(60)..];
+    format!(
+        "guest console since the first round (without heartbeats):\n{}",
+        tail.join("\n")
+    )
+}
+
 pub fn ten_round_trips_lose_nothing(ctx: &Ctx) {
     wait_heartbeats(ctx, 10);
     let inv = ctx.inventory();
     let on = demo_host(ctx);
     let start = unix_ms();
+    let mut first_boot: Option<Option<u32>> = None;
     let run = rounds::migrate_rounds(
         &ctx.lab,
         DEMO_VM,
@@ -254,6 +279,25 @@ pub fn ten_round_trips_lose_nothing(ctx: &Ctx) {
             let problems = r.problems();
             assert!(problems.is_empty(), "round {}: {problems:?}", r.number);
             assert!(r.heartbeats.max_gap_ms <= MAX_GAP_MS);
+            // The silence from the last heartbeat to the judgement is a gap too: a guest that
+            // stopped (or restarted) inside the round must fail this round, not a later one.
+            let silent = r.judged_unix_ms - r.heartbeats.last_unix_ms.unwrap_or(r.started_unix_ms);
+            assert!(
+                silent <= MAX_GAP_MS,
+                "round {}: no heartbeat for the last {silent} ms of the round\n{}",
+                r.number,
+                guest_console(ctx, start)
+            );
+            // Every round is the same boot of the guest as the first: a live migration never
+            // restarts it.
+            let boot = *first_boot.get_or_insert_with(|| r.heartbeats.boots.first().copied());
+            assert_eq!(
+                r.heartbeats.boots,
+                boot.into_iter().collect::<Vec<_>>(),
+                "round {}: the guest restarted\n{}",
+                r.number,
+                guest_console(ctx, start)
+            );
             assert_eq!(demo_host(ctx), r.to);
         },
     )
@@ -263,8 +307,9 @@ pub fn ten_round_trips_lose_nothing(ctx: &Ctx) {
     // migration from one between them.
     assert!(
         all.ok(),
-        "{all}\nlargest gap ended at +{:?} ms",
-        all.heartbeats.max_gap_at_unix_ms.map(|t| t - start)
+        "{all}\nlargest gap ended at +{:?} ms\n{}",
+        all.heartbeats.max_gap_at_unix_ms.map(|t| t - start),
+        guest_console(ctx, start)
     );
     assert!(all.heartbeats.max_acked > 0);
     assert_eq!(all.heartbeats.boots.len(), 1, "the guest never rebooted");
