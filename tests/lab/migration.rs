@@ -221,9 +221,10 @@ pub fn target_host_down_is_refused(ctx: &Ctx) {
     assert_eq!(before.1, ctx.inventory().jobs(1000).unwrap().len());
 }
 
-/// What the guests said on their consoles since `since_unix_ms` other than heartbeats (the kernel's
-/// and the workload's own messages: a panic, an I/O error), the last 60 lines, for a failure's
-/// message.
+/// What the guests said on their consoles since `since_unix_ms` other than whole heartbeats (the
+/// kernel's and the workload's own messages: a panic, an I/O error; and pieces of a heartbeat line
+/// torn apart, e.g. across the source's and the destination's console connections), the last 60
+/// lines, for a failure's message.
 fn guest_console(ctx: &Ctx, since_unix_ms: i64) -> String {
     let path = ctx.lab.console_dir().join("console.log");
     let text = std::fs::read(&path)
@@ -234,7 +235,8 @@ fn guest_console(ctx: &Ctx, since_unix_ms: i64) -> String {
         .filter_map(|l| {
             let (at, line) = l.split_once('\t')?;
             let at: i64 = at.parse().ok()?;
-            (at >= since_unix_ms && !line.starts_with("TFHB "))
+            let whole_heartbeat = line.starts_with("TFHB ") && line.contains(" acked=");
+            (at >= since_unix_ms && !whole_heartbeat)
                 .then(|| format!("+{} ms  {line}", at - since_unix_ms))
         })
         .collect();
@@ -277,7 +279,12 @@ pub fn ten_round_trips_lose_nothing(ctx: &Ctx) {
                 r.moved
             );
             let problems = r.problems();
-            assert!(problems.is_empty(), "round {}: {problems:?}", r.number);
+            assert!(
+                problems.is_empty(),
+                "round {}: {problems:?}\n{}",
+                r.number,
+                guest_console(ctx, start)
+            );
             assert!(r.heartbeats.max_gap_ms <= MAX_GAP_MS);
             // The silence from the last heartbeat to the judgement is a gap too: a guest that
             // stopped (or restarted) inside the round must fail this round, not a later one.
